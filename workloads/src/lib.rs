@@ -1,10 +1,15 @@
-//! Twinkle Ticket workloads.
+//! Twinkle Ticket workloads: the virtual waiting room (queue API, assigner,
+//! admission loop) and, later, booking and the customer pages.
 //!
-//! Today this crate holds the shell of the local all-in-one process: an axum
-//! app with health endpoints and graceful shutdown. The queue (issue #3),
-//! booking (issue #4) and customer pages (issue #5) grow inside it.
+//! Layout: `ports` are the traits the logic needs; `backend` holds the
+//! embedded and Kafka/Redis adapters; `assigner` and `admission` are the
+//! background loops; `web` is the HTTP surface.
 #![forbid(unsafe_code)]
 
+pub mod admission;
+pub mod assigner;
+pub mod backend;
+pub mod ports;
 pub mod shutdown;
 pub mod web;
 
@@ -18,6 +23,16 @@ pub enum Error {
     },
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("encoding: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Domain(#[from] twinkle_domain::Error),
+    #[error("backend: {0}")]
+    Backend(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
