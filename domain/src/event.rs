@@ -25,6 +25,7 @@ macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $max:expr, $allowed:expr, $why:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -84,6 +85,7 @@ string_id!(
 
 /// A bookable time slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Slot {
     pub id: SlotId,
@@ -93,6 +95,7 @@ pub struct Slot {
 
 /// How the people who arrived before opening are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum OpeningMode {
     /// Strict arrival order, pre-queue included.

@@ -32,6 +32,7 @@ impl QueueCounters {
 
 /// What a customer sees while waiting (HTTP and WebSocket alike).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct QueueStatus {
     /// 1-based place among those still waiting; `null` until the consumer has
@@ -45,6 +46,10 @@ pub struct QueueStatus {
     /// The signed admission token, once admitted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Admitted earlier, but the session has ended (booked, left, expired or
+    /// abandoned): the place is used up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub session_ended: bool,
 }
 
 /// Computes a customer's status from their sequence number and the counters.
@@ -65,6 +70,7 @@ pub fn status(
             eta_seconds: None,
             admitted: false,
             token: None,
+            session_ended: false,
         };
     };
     if seq <= counters.serving {
@@ -74,6 +80,7 @@ pub fn status(
             eta_seconds: Some(0),
             admitted: true,
             token: None,
+            session_ended: false,
         };
     }
     let position = seq - counters.serving;
@@ -96,6 +103,7 @@ pub fn status(
         eta_seconds: Some(wait + until_open.unsigned_abs()),
         admitted: false,
         token: None,
+        session_ended: false,
     }
 }
 

@@ -1,19 +1,25 @@
 //! `twinkle-operator`: the TicketEvent controller, DR watchdog and CLI.
 //!
-//! Not built yet: the controller is issue #6, the DR watchdog issue #7. This
-//! binary exists so the workspace layout, images and chart have a target; it
-//! refuses to pretend to work.
+//! Today it offers `plan` (what the controller would create, offline). The
+//! controller is issue #6, the DR watchdog issue #7; without a subcommand
+//! the binary says so instead of pretending to work.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
+mod cli;
 
-#[derive(Debug, Parser)]
-#[command(name = "twinkle-operator", version, about = "Twinkle Ticket operator")]
-struct Cli {}
+use clap::Parser as _;
+
+use cli::{Cli, Command};
 
 fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    anyhow::bail!(
-        "the operator is not implemented yet (issue #6: controller, issue #7: DR watchdog)"
-    )
+    match Cli::parse().command {
+        Some(Command::Plan(args)) => {
+            print!("{}", cli::plan(&args)?);
+            Ok(())
+        }
+        None => anyhow::bail!(
+            "the controller is not implemented yet (issue #6: controller, issue #7: DR watchdog); \
+             `twinkle-operator plan -f EVENT.yaml` shows what it would create"
+        ),
+    }
 }

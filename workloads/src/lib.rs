@@ -9,7 +9,9 @@
 pub mod admission;
 pub mod assigner;
 pub mod backend;
+pub mod metrics;
 pub mod ports;
+pub mod runtime;
 pub mod shutdown;
 pub mod web;
 

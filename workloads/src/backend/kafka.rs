@@ -115,6 +115,10 @@ impl KafkaSource {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
+            // A crashed member's partitions stall until its session times
+            // out (librdkafka default 45 s): keep that short for a queue.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "2000")
             .create()?;
         consumer.subscribe(&[topic])?;
         Ok(Self {

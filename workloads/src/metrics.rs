@@ -1,0 +1,131 @@
+//! Prometheus metrics of the workloads (prometheus-client, text format).
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabel {
+    pub event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnterLabels {
+    pub event: String,
+    /// `entered`, `reentered`, `refused`, `rate_limited`, `failed`.
+    pub result: String,
+}
+
+type HistogramFamily = Family<EventLabel, Histogram, fn() -> Histogram>;
+
+fn produce_histogram() -> Histogram {
+    // 0.5 ms … ~16 s.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0005, 2.0, 16,
+    ))
+}
+
+/// All metrics of one process.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub enter: Family<EnterLabels, Counter>,
+    pub produce_seconds: HistogramFamily,
+    pub waiting: Family<EventLabel, Gauge>,
+    pub active_sessions: Family<EventLabel, Gauge>,
+    pub admitted_per_second: Family<EventLabel, Gauge<f64, AtomicU64>>,
+    pub admitted: Family<EventLabel, Counter>,
+    pub ws_clients: Family<EventLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("twinkle");
+        let enter = Family::<EnterLabels, Counter>::default();
+        registry.register("queue_enter", "Enter requests by result", enter.clone());
+        let produce_seconds: HistogramFamily = Family::new_with_constructor(produce_histogram);
+        registry.register(
+            "queue_produce_seconds",
+            "Time to append a queue entry to the log (acked)",
+            produce_seconds.clone(),
+        );
+        let waiting = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "queue_waiting",
+            "People with a number, not yet admitted",
+            waiting.clone(),
+        );
+        let active_sessions = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "queue_active_sessions",
+            "Admitted sessions alive",
+            active_sessions.clone(),
+        );
+        let admitted_per_second = Family::<EventLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "queue_admitted_per_second",
+            "Measured admission rate",
+            admitted_per_second.clone(),
+        );
+        let admitted = Family::<EventLabel, Counter>::default();
+        registry.register(
+            "queue_admitted",
+            "Customers admitted by this pod's loop",
+            admitted.clone(),
+        );
+        let ws_clients = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "queue_ws_clients",
+            "Open queue WebSockets on this pod",
+            ws_clients.clone(),
+        );
+        Self {
+            registry,
+            enter,
+            produce_seconds,
+            waiting,
+            active_sessions,
+            admitted_per_second,
+            admitted,
+            ws_clients,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn label(event: &twinkle_domain::EventId) -> EventLabel {
+        EventLabel {
+            event: event.to_string(),
+        }
+    }
+
+    /// Updates the gauges that mirror the shared counters.
+    pub fn observe_counters(
+        &self,
+        event: &twinkle_domain::EventId,
+        c: &twinkle_domain::QueueCounters,
+    ) {
+        let l = Self::label(event);
+        self.waiting
+            .get_or_create(&l)
+            .set(i64::try_from(c.waiting()).unwrap_or(i64::MAX));
+        self.active_sessions
+            .get_or_create(&l)
+            .set(i64::try_from(c.active).unwrap_or(i64::MAX));
+        self.admitted_per_second
+            .get_or_create(&l)
+            .set(c.admitted_per_second);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(err) = encode(&mut out, &self.registry) {
+            tracing::error!(%err, "encoding metrics failed");
+        }
+        out
+    }
+}

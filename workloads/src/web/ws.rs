@@ -1,0 +1,140 @@
+//! The waiting screen's WebSocket: pushes the same status JSON as the polling
+//! endpoint whenever it changes. The ticket is checked before the upgrade
+//! (401 otherwise). On shutdown the server closes with 1012 ("service
+//! restart"): the client reconnects and keeps its place (the place is in the
+//! shared store and the ticket, not in the connection).
+
+use axum::{
+    extract::{
+        Path, Query, State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code},
+    },
+    http::HeaderMap,
+    response::Response,
+};
+use serde::Deserialize;
+use twinkle_domain::{QueueStatus, tokens::Verified};
+
+use super::{
+    AppState, EventRuntime,
+    error::ApiResult,
+    extract::queue_ticket,
+    queue::{status_of, verify_ticket},
+};
+use crate::metrics::Metrics;
+
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    /// For clients that cannot send the cookie or a header on upgrade.
+    ticket: Option<String>,
+}
+
+pub async fn queue_socket(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let rt = state.event(&event)?.clone();
+    let ticket = queue_ticket(&headers, rt.config.id.as_str()).or(query.ticket);
+    let verified = verify_ticket(&state, &rt, ticket)?;
+    Ok(upgrade.on_upgrade(move |socket| serve(socket, state, rt, verified)))
+}
+
+/// Counts this pod's open sockets for the metric, also on early return.
+struct ClientGuard(prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+async fn serve(mut socket: WebSocket, state: AppState, rt: EventRuntime, v: Verified) {
+    let gauge = state
+        .0
+        .metrics
+        .ws_clients
+        .get_or_create(&Metrics::label(&rt.config.id))
+        .clone();
+    gauge.inc();
+    let _guard = ClientGuard(gauge);
+
+    let mut counters = rt.hub.subscribe();
+    let mut shutdown = state.0.shutdown.clone();
+    let mut sequence = state
+        .0
+        .store
+        .sequences(&rt.config.id, std::slice::from_ref(&v.queue_id))
+        .await
+        .ok()
+        .and_then(|s| s.first().copied().flatten());
+    let mut waiting_for_number = sequence
+        .is_none()
+        .then(|| rt.hub.await_sequence(v.queue_id.clone()));
+    let mut last: Option<QueueStatus> = None;
+    let mut dirty = true;
+
+    loop {
+        if dirty {
+            dirty = false;
+            match push(&mut socket, &state, &rt, &v, sequence, &mut last).await {
+                Ok(()) => {}
+                Err(()) => return,
+            }
+        }
+        tokio::select! {
+            changed = counters.changed() => {
+                if changed.is_err() { break; }
+                dirty = true;
+            }
+            assigned = async { waiting_for_number.as_mut().expect("guarded by the select condition").await },
+                if waiting_for_number.is_some() => {
+                waiting_for_number = None;
+                if let Ok(seq) = assigned { sequence = Some(seq); dirty = true; }
+            }
+            incoming = socket.recv() => match incoming {
+                // Pings are answered by the protocol layer; text is ignored.
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+            _ = shutdown.changed() => {
+                let frame = CloseFrame {
+                    code: close_code::RESTART,
+                    reason: Utf8Bytes::from_static("server restarting: reconnect, your place is kept"),
+                };
+                let _ = socket.send(Message::Close(Some(frame))).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Sends the status if it changed since the last push (a fresh admission
+/// token is not a change by itself).
+async fn push(
+    socket: &mut WebSocket,
+    state: &AppState,
+    rt: &EventRuntime,
+    v: &Verified,
+    sequence: Option<u64>,
+    last: &mut Option<QueueStatus>,
+) -> Result<(), ()> {
+    if last.as_ref().is_some_and(|l| l.admitted) {
+        return Ok(()); // admitted: the token was sent; nothing more to say
+    }
+    let Ok(status) = status_of(state, rt, &v.queue_id, sequence).await else {
+        return Ok(()); // backend hiccup: try again next tick
+    };
+    if last.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let text = serde_json::to_string(&status).map_err(|_| ())?;
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|_| ())?;
+    *last = Some(status);
+    Ok(())
+}

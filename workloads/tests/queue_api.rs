@@ -1,0 +1,473 @@
+//! The queue API end to end over HTTP and WebSocket, on the embedded
+//! backends and on real Kafka + Redis (same cases, see `suite!`).
+
+// A failed unwrap is a failed test here; helpers outside #[test] fns too.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::{collections::HashSet, time::Duration};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use support::{Kind, client, enter, eventually, open_web, start, status};
+use twinkle_domain::tokens::{TokenKeys, TokenKind};
+use twinkle_workloads::web::WebConfig;
+
+fn base(running: &twinkle_workloads::runtime::Running) -> String {
+    format!("http://{}", running.addr)
+}
+
+/// Customers entering one after another get increasing positions and are
+/// admitted strictly in that order.
+async fn fifo_admission_follows_queue_order(kind: Kind) {
+    let event = support::event(4, 1000);
+    let id = event.id.to_string();
+    let running = start(kind, event, open_web()).await;
+    let base = base(&running);
+    let mut tickets = Vec::new();
+    for _ in 0..12 {
+        tickets.push(enter(&base, &id).await.1);
+    }
+    let mut first_admitted_at: Vec<Option<usize>> = vec![None; tickets.len()];
+    for poll in 0..60 {
+        // Read from the back of the queue to the front: the serving counter
+        // only grows, so if FIFO holds, a later customer seen admitted
+        // implies every earlier one (read afterwards) is admitted too, and
+        // positions read this way strictly increase with entry order.
+        let mut admitted = vec![false; tickets.len()];
+        let mut positions = vec![None; tickets.len()];
+        for (i, t) in tickets.iter().enumerate().rev() {
+            let s = status(&base, &id, t).await;
+            admitted[i] = s["admitted"].as_bool().unwrap();
+            positions[i] = s["position"].as_u64();
+        }
+        // The admitted are always a prefix of the queue order.
+        let prefix = admitted.iter().take_while(|a| **a).count();
+        assert!(
+            admitted[prefix..].iter().all(|a| !a),
+            "poll {poll}: admission out of order: {admitted:?}"
+        );
+        // Those waiting with a number stand in entry order.
+        let waiting: Vec<u64> = positions[prefix..].iter().flatten().copied().collect();
+        assert!(
+            waiting.windows(2).all(|w| w[0] < w[1]),
+            "poll {poll}: positions out of order: {positions:?}"
+        );
+        for (i, a) in admitted.iter().enumerate() {
+            if *a && first_admitted_at[i].is_none() {
+                first_admitted_at[i] = Some(poll);
+            }
+        }
+        if prefix == tickets.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(
+        first_admitted_at.iter().all(Option::is_some),
+        "everyone is admitted in time: {first_admitted_at:?}"
+    );
+    running.shutdown().await.unwrap();
+}
+
+/// Many customers entering at once each get exactly one place; re-entering
+/// with a ticket keeps it.
+async fn concurrent_entry_gives_one_place_each(kind: Kind) {
+    let event = support::event(1, 1);
+    let id = event.id.to_string();
+    let running = start(kind, event, open_web()).await;
+    let base = base(&running);
+    let entries = futures::future::join_all((0..40).map(|_| enter(&base, &id))).await;
+    let ids: HashSet<&str> = entries.iter().map(|(q, _)| q.as_str()).collect();
+    assert_eq!(ids.len(), 40);
+
+    // Everyone re-enters three times at once: same place, nothing new queued.
+    let (b, i) = (&base, &id);
+    let reentries = futures::future::join_all(entries.iter().flat_map(|(qid, ticket)| {
+        (0..3).map(move |_| async move {
+            let (base, id) = (b, i);
+            let r = client()
+                .post(format!("{base}/api/events/{id}/queue"))
+                .bearer_auth(ticket)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["queueId"], qid.as_str());
+            assert_eq!(body["reentered"], true);
+        })
+    }))
+    .await;
+    assert_eq!(reentries.len(), 120);
+
+    // Every place is distinct: positions of those waiting + admitted = 40.
+    let all_placed = eventually(Duration::from_secs(20), || async {
+        let mut positions = Vec::new();
+        let mut admitted = 0;
+        for (_, ticket) in &entries {
+            let s = status(&base, &id, ticket).await;
+            if s["admitted"].as_bool().unwrap() || s["sessionEnded"] == true {
+                admitted += 1;
+            } else if let Some(p) = s["position"].as_u64() {
+                positions.push(p);
+            }
+        }
+        let distinct: HashSet<u64> = positions.iter().copied().collect();
+        distinct.len() == positions.len() && positions.len() + admitted == 40
+    })
+    .await;
+    assert!(all_placed, "all 40 customers placed exactly once");
+    running.shutdown().await.unwrap();
+}
+
+/// Admission never exceeds the active-session cap; leaving frees a place at
+/// once; abandoned sessions (no heartbeat) are reclaimed.
+async fn cap_leave_and_abandonment(kind: Kind) {
+    let mut event = support::event(50, 5);
+    event.queue.heartbeat_timeout = Duration::from_secs(2);
+    let id = event.id.to_string();
+    let running = start(kind, event, open_web()).await;
+    let base = base(&running);
+    let mut entries = Vec::new();
+    for _ in 0..12 {
+        entries.push(enter(&base, &id).await.1);
+    }
+    let admitted_tokens = |want: usize| {
+        let entries = entries.clone();
+        let base = base.clone();
+        let id = id.clone();
+        async move {
+            let mut tokens = Vec::new();
+            for t in &entries {
+                let s = status(&base, &id, t).await;
+                if let Some(tok) = s["token"].as_str() {
+                    tokens.push(tok.to_owned());
+                }
+            }
+            assert!(
+                tokens.len() <= 5,
+                "cap of 5 live sessions exceeded: {}",
+                tokens.len()
+            );
+            (tokens.len() == want).then_some(tokens)
+        }
+    };
+    let mut live = None;
+    for _ in 0..50 {
+        live = admitted_tokens(5).await;
+        if live.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let live = live.expect("5 admitted within 5 s");
+    // Stays at the cap (sample for a while).
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = admitted_tokens(5).await;
+    }
+    // Two leave: two more are admitted within a second or so.
+    for tok in &live[..2] {
+        let r = client()
+            .delete(format!("{base}/api/events/{id}/session"))
+            .bearer_auth(tok)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    let ended_count = || {
+        let (entries, base, id) = (entries.clone(), base.clone(), id.clone());
+        async move {
+            let mut ended = 0;
+            for t in &entries {
+                if status(&base, &id, t).await["sessionEnded"] == true {
+                    ended += 1;
+                }
+            }
+            ended
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            ended_count().await == 2 && admitted_tokens(5).await.is_some()
+        })
+        .await,
+        "left sessions end and their places are reused"
+    );
+    // Nobody heartbeats: after the 2 s timeout the sessions are reclaimed
+    // and the last 5 are admitted.
+    assert!(
+        eventually(Duration::from_secs(8), || async {
+            ended_count().await == 7
+        })
+        .await,
+        "abandoned sessions are reclaimed"
+    );
+    running.shutdown().await.unwrap();
+}
+
+/// The serving counter advances at admissionPerSecond (measured over a window).
+async fn admission_rate_is_respected(kind: Kind) {
+    let event = support::event(5, 1000);
+    let id = event.id.to_string();
+    let running = start(kind, event, open_web()).await;
+    let base = base(&running);
+    let mut tickets = Vec::new();
+    for _ in 0..40 {
+        tickets.push(enter(&base, &id).await.1);
+    }
+    let admitted = |tickets: Vec<String>, base: String, id: String| async move {
+        let mut n = 0;
+        for t in &tickets {
+            if status(&base, &id, t).await["admitted"] == true {
+                n += 1;
+            }
+        }
+        n
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let a = admitted(tickets.clone(), base.clone(), id.clone()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let b = admitted(tickets.clone(), base.clone(), id.clone()).await;
+    let rate = f64::from(b - a) / 3.0;
+    assert!(
+        (3.5..=6.5).contains(&rate),
+        "measured {rate}/s over 3 s, configured 5/s ({a} → {b})"
+    );
+    running.shutdown().await.unwrap();
+}
+
+/// Forged, tampered, expired, cross-event and wrong-kind tokens get 401.
+async fn bad_tokens_are_refused(kind: Kind) {
+    let event = support::event(100, 100);
+    let id = event.id.clone();
+    let running = start(kind, event, open_web()).await;
+    let base = base(&running);
+    let (qid, ticket) = enter(&base, id.as_str()).await;
+    let qid = qid.parse().unwrap();
+    let keys = TokenKeys::from_secret(support::SECRET).unwrap();
+    let forger = TokenKeys::from_secret(&[9u8; 32]).unwrap();
+    let now = Timestamp::now();
+    let later = now.checked_add(Duration::from_secs(600)).unwrap();
+    let earlier = now.checked_sub(Duration::from_secs(600)).unwrap();
+    let mut tampered = ticket.clone();
+    tampered.insert(tampered.len() - 3, 'x');
+    let cases = [
+        (
+            "forged",
+            forger
+                .issue(TokenKind::Queue, &id, &qid, now, later)
+                .unwrap(),
+            "invalid_token",
+        ),
+        ("tampered", tampered, "invalid_token"),
+        (
+            "expired",
+            keys.issue(TokenKind::Queue, &id, &qid, earlier, earlier)
+                .unwrap(),
+            "expired_token",
+        ),
+        (
+            "cross-event",
+            keys.issue(
+                TokenKind::Queue,
+                &"other-event".parse().unwrap(),
+                &qid,
+                now,
+                later,
+            )
+            .unwrap(),
+            "wrong_event",
+        ),
+        (
+            "admission as ticket",
+            keys.issue(TokenKind::Admission, &id, &qid, now, later)
+                .unwrap(),
+            "invalid_token",
+        ),
+    ];
+    for (name, token, code) in cases {
+        let r = client()
+            .get(format!("{base}/api/events/{id}/queue/status"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{name}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], code, "{name}: {body}");
+    }
+    // A queue ticket is no admission token.
+    let r = client()
+        .post(format!("{base}/api/events/{id}/session/heartbeat"))
+        .bearer_auth(&ticket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // No ticket at all.
+    let r = client()
+        .get(format!("{base}/api/events/{id}/queue/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["code"],
+        "missing_ticket"
+    );
+    running.shutdown().await.unwrap();
+}
+
+/// Bad input gets JSON errors with stable codes, never a 5xx.
+async fn bad_input_gets_json_errors(kind: Kind) {
+    let event = support::event(100, 100);
+    let id = event.id.to_string();
+    let running = start(
+        kind,
+        event,
+        WebConfig {
+            cookie_secure: false,
+            ..WebConfig::default()
+        },
+    )
+    .await;
+    let base = base(&running);
+    let c = client();
+    let check = |status: u16, code: &'static str| {
+        move |r: reqwest::Response| async move {
+            assert_eq!(r.status(), status, "expected {code}");
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["code"], code);
+            assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+    };
+    let url = format!("{base}/api/events/{id}/queue");
+    check(400, "invalid_json")(c.post(&url).body("{not json").send().await.unwrap()).await;
+    check(400, "invalid_json")(c.post(&url).body(r#"{"surprise":1}"#).send().await.unwrap()).await;
+    check(413, "payload_too_large")(c.post(&url).body(vec![b' '; 10_000]).send().await.unwrap())
+        .await;
+    check(404, "unknown_event")(
+        c.post(format!("{base}/api/events/nope/queue"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    check(404, "unknown_event")(
+        c.post(format!("{base}/api/events/..%2F/queue"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    check(404, "not_found")(c.get(format!("{base}/api/nothing")).send().await.unwrap()).await;
+    check(405, "method_not_allowed")(c.get(&url).send().await.unwrap()).await;
+    // The default limit allows a burst of 10 per client, then 429 + Retry-After.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = c.post(&url).send().await.unwrap();
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 429),
+        "{statuses:?}"
+    );
+    running.shutdown().await.unwrap();
+}
+
+/// The WebSocket pushes position updates and then admission with a token;
+/// shutdown closes it with 1012 so the client reconnects.
+async fn websocket_pushes_until_admitted(kind: Kind) {
+    let event = support::event(2, 1000);
+    let id = event.id.to_string();
+    let running = start(kind, event, open_web()).await;
+    let base = base(&running);
+    let mut tickets = Vec::new();
+    for _ in 0..5 {
+        tickets.push(enter(&base, &id).await.1);
+    }
+    let url = format!(
+        "ws://{}/ws/events/{id}/queue?ticket={}",
+        running.addr, tickets[4]
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while tokio::time::Instant::now() < deadline {
+        let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+        else {
+            break;
+        };
+        let status: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+        let admitted = status["admitted"] == true;
+        seen.push(status);
+        if admitted {
+            break;
+        }
+    }
+    let last = seen.last().unwrap();
+    assert_eq!(last["admitted"], true, "admitted in the end: {seen:?}");
+    assert!(last["token"].as_str().is_some());
+    let positions: Vec<u64> = seen
+        .iter()
+        .filter_map(|s| s["position"].as_u64())
+        .filter(|p| *p > 0)
+        .collect();
+    assert!(
+        !positions.is_empty(),
+        "saw a waiting position first: {seen:?}"
+    );
+    assert!(
+        positions.windows(2).all(|w| w[0] >= w[1]),
+        "positions only go down: {positions:?}"
+    );
+
+    // A second client is connected when the server drains: it is told to reconnect.
+    let url = format!(
+        "ws://{}/ws/events/{id}/queue?ticket={}",
+        running.addr, tickets[0]
+    );
+    let (mut ws2, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let _first = ws2.next().await;
+    let shutdown = tokio::spawn(running.shutdown());
+    let mut close_code = None;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(5), ws2.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Close(Some(frame)) = msg {
+            close_code = Some(u16::from(frame.code));
+            break;
+        }
+    }
+    assert_eq!(close_code, Some(1012));
+    drop(ws);
+    drop(ws2);
+    shutdown.await.unwrap().unwrap();
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Kind::Embedded).await })*
+        }
+        mod kafka_redis {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Kind::Real).await })*
+        }
+    };
+}
+
+suite!(
+    fifo_admission_follows_queue_order,
+    concurrent_entry_gives_one_place_each,
+    cap_leave_and_abandonment,
+    admission_rate_is_respected,
+    bad_tokens_are_refused,
+    bad_input_gets_json_errors,
+    websocket_pushes_until_admitted,
+);

@@ -1,0 +1,151 @@
+//! Starting a queue process for tests, on embedded or real backends.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::{num::NonZeroU32, time::Duration};
+
+use jiff::Timestamp;
+use rdkafka::{
+    ClientConfig,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+};
+use twinkle_domain::{EventConfig, OpeningMode};
+use twinkle_e2e::stack::{Stack, unique};
+use twinkle_workloads::{
+    backend::kafka::queue_topic,
+    runtime::{self, Backends, RunOptions, Running},
+    web::WebConfig,
+};
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Embedded,
+    Real,
+}
+
+/// An event open now, unique per test.
+pub fn event(admission_per_second: u32, max_active: u32) -> EventConfig {
+    let mut e = runtime::demo_event(
+        Timestamp::now()
+            .checked_sub(Duration::from_secs(5))
+            .unwrap(),
+    );
+    e.id = unique("ev").parse().unwrap();
+    e.queue.admission_per_second = admission_per_second;
+    e.queue.max_active_sessions = max_active;
+    e.queue.opening_mode = OpeningMode::Fifo;
+    e
+}
+
+pub async fn create_topic(stack: &Stack, event: &EventConfig, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &stack.kafka_bootstrap)
+        .create()
+        .unwrap();
+    let topic = queue_topic(&event.id);
+    let res = admin
+        .create_topics(
+            &[NewTopic::new(
+                &topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .unwrap();
+    assert!(res[0].is_ok(), "create topic {topic}: {res:?}");
+}
+
+pub fn backends(kind: Kind) -> Backends {
+    match kind {
+        Kind::Embedded => Backends::Embedded,
+        Kind::Real => {
+            let stack = Stack::require();
+            Backends::Real {
+                kafka: stack.kafka_bootstrap,
+                redis: stack.redis_url,
+            }
+        }
+    }
+}
+
+/// Starts API + assigner + admission in-process; creates the topic first for
+/// real backends.
+pub async fn start(kind: Kind, event: EventConfig, web: WebConfig) -> Running {
+    if let Kind::Real = kind {
+        create_topic(&Stack::require(), &event, 1).await;
+    }
+    runtime::start(RunOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        events: vec![event],
+        backends: backends(kind),
+        token_secret: SECRET.to_vec(),
+        web,
+        assigner: true,
+        admission: true,
+        holder: unique("pod"),
+        group: unique("group"),
+    })
+    .await
+    .unwrap()
+}
+
+/// Generous rate limits so tests that enter many customers from one IP pass.
+pub fn open_web() -> WebConfig {
+    WebConfig {
+        cookie_secure: false,
+        enter_per_second: NonZeroU32::new(100_000).unwrap(),
+        enter_burst: NonZeroU32::new(100_000).unwrap(),
+        trust_forwarded_for: false,
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+/// Enters the queue; returns (queue id, ticket).
+pub async fn enter(base: &str, event: &str) -> (String, String) {
+    let r = client()
+        .post(format!("{base}/api/events/{event}/queue"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body: serde_json::Value = r.json().await.unwrap();
+    (
+        body["queueId"].as_str().unwrap().to_owned(),
+        body["ticket"].as_str().unwrap().to_owned(),
+    )
+}
+
+pub async fn status(base: &str, event: &str, ticket: &str) -> serde_json::Value {
+    let r = client()
+        .get(format!("{base}/api/events/{event}/queue/status"))
+        .bearer_auth(ticket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "status: {:?}", r.text().await);
+    r.json().await.unwrap()
+}
+
+/// Polls until `check` holds or the timeout passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
