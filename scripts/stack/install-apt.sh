@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the stack needs: Redis, Chromium (for Playwright), build
 # tools and headers for librdkafka (rdkafka's cmake-build compiles it and its
-# CMake picks up curl, zstd, lz4, SASL when present), and openssl for test certs.
+# CMake picks up curl, zstd, lz4, SASL when present), openssl for test certs,
+# and wrk for the benchmarks.
 source "$(dirname "$0")/common.sh"
 
 packages=(redis-server chromium cmake openssl curl ca-certificates python3-venv
-  libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev)
+  libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev
+  wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

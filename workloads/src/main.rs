@@ -108,6 +108,7 @@ fn service(args: ServiceArgs, api: bool) -> anyhow::Result<RunOptions> {
         admission: api,
         holder: args.holder,
         group: args.group,
+        queue_topic: None,
     })
 }
 
@@ -154,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
                 admission: true,
                 holder: format!("local-{}", std::process::id()),
                 group: "twinkle-local".to_owned(),
+                queue_topic: None,
             };
             (opts, true)
         }

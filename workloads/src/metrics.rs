@@ -37,7 +37,6 @@ pub struct Metrics {
     pub waiting: Family<EventLabel, Gauge>,
     pub active_sessions: Family<EventLabel, Gauge>,
     pub admitted_per_second: Family<EventLabel, Gauge<f64, AtomicU64>>,
-    pub admitted: Family<EventLabel, Counter>,
     pub ws_clients: Family<EventLabel, Gauge>,
 }
 
@@ -70,12 +69,6 @@ impl Default for Metrics {
             "Measured admission rate",
             admitted_per_second.clone(),
         );
-        let admitted = Family::<EventLabel, Counter>::default();
-        registry.register(
-            "queue_admitted",
-            "Customers admitted by this pod's loop",
-            admitted.clone(),
-        );
         let ws_clients = Family::<EventLabel, Gauge>::default();
         registry.register(
             "queue_ws_clients",
@@ -89,7 +82,6 @@ impl Default for Metrics {
             waiting,
             active_sessions,
             admitted_per_second,
-            admitted,
             ws_clients,
         }
     }

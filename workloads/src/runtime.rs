@@ -46,6 +46,9 @@ pub struct RunOptions {
     pub holder: String,
     /// Kafka consumer group of the assigner.
     pub group: String,
+    /// Kafka queue topic; `None` keeps `twinkle.<event>.queue`. The operator
+    /// sets its namespaced `<namespace>.<name>.queue`.
+    pub queue_topic: Option<String>,
 }
 
 /// A started process; `shutdown` drains it.
@@ -109,7 +112,10 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
                 .events
                 .first()
                 .ok_or_else(|| Error::Backend("no event configured".into()))?;
-            let topic = queue_topic(&event.id);
+            let topic = opts
+                .queue_topic
+                .clone()
+                .unwrap_or_else(|| queue_topic(&event.id));
             let log = KafkaLog::new(kafka, topic.clone())?;
             let store = RedisStore::connect(redis).await?;
             let sources: Vec<Box<dyn QueueSource>> = if opts.assigner {

@@ -451,6 +451,117 @@ async fn websocket_pushes_until_admitted(kind: Kind) {
     shutdown.await.unwrap().unwrap();
 }
 
+/// Shuffle at opening: the pre-queue waits without a number, is ordered
+/// randomly once at opening, and later arrivals queue behind all of them.
+async fn shuffle_at_open_permutes_the_pre_queue(kind: Kind) {
+    let mut event = support::event(2, 1000);
+    let now = Timestamp::now();
+    event.opens_at = now.checked_add(Duration::from_secs(3)).unwrap();
+    event.queue.opening_mode = twinkle_domain::OpeningMode::ShuffleAtOpen;
+    let id = event.id.to_string();
+    let opens_at = event.opens_at;
+    let running = start(kind, event, open_web()).await;
+    let base = base(&running);
+    let mut early = Vec::new();
+    for _ in 0..20 {
+        early.push(enter(&base, &id).await.1);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for t in &early {
+        let s = status(&base, &id, t).await;
+        assert_eq!(
+            s["position"],
+            serde_json::Value::Null,
+            "no number before the draw: {s}"
+        );
+        assert_eq!(s["admitted"], false);
+    }
+    // After opening (+ the draw grace), later arrivals join.
+    let wait = opens_at
+        .duration_since(Timestamp::now())
+        .as_secs_f64()
+        .max(0.0)
+        + 1.5;
+    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+    let mut late = Vec::new();
+    for _ in 0..3 {
+        late.push(enter(&base, &id).await.1);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Read the late arrivals first: the serving counter only grows, so any
+    // pre-queue position read afterwards is comparable (smaller if fair).
+    let mut late_positions = Vec::new();
+    for t in &late {
+        late_positions.push(
+            status(&base, &id, t).await["position"]
+                .as_u64()
+                .expect("late arrival has a number"),
+        );
+    }
+    let mut early_positions = Vec::new();
+    let mut admitted = 0;
+    for t in &early {
+        let s = status(&base, &id, t).await;
+        if s["admitted"] == true {
+            admitted += 1;
+        } else {
+            early_positions.push(s["position"].as_u64().expect("drawn number"));
+        }
+    }
+    let distinct: HashSet<u64> = early_positions.iter().copied().collect();
+    assert_eq!(
+        distinct.len() + admitted,
+        20,
+        "each pre-queue customer has one place"
+    );
+    let max_early = early_positions.iter().max().copied().unwrap_or(0);
+    assert!(
+        late_positions.iter().all(|p| *p > max_early),
+        "later arrivals queue behind the whole pre-queue: late {late_positions:?}, early max {max_early}"
+    );
+    assert!(
+        early_positions.windows(2).any(|w| w[0] > w[1]),
+        "the pre-queue is shuffled, not in arrival order: {early_positions:?}"
+    );
+    running.shutdown().await.unwrap();
+}
+
+/// Before the pre-queue window and after closing, entering is refused (409).
+async fn entering_outside_the_sale_window_is_refused(kind: Kind) {
+    let now = Timestamp::now();
+    let mut not_yet = support::event(10, 10);
+    not_yet.opens_at = now.checked_add(Duration::from_secs(3600)).unwrap();
+    not_yet.closes_at = now.checked_add(Duration::from_secs(7200)).unwrap();
+    let id = not_yet.id.to_string();
+    let running = start(kind, not_yet, open_web()).await;
+    let r = client()
+        .post(format!("{}/api/events/{id}/queue", base(&running)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "queue_not_open", "{body}");
+    running.shutdown().await.unwrap();
+
+    let mut closed = support::event(10, 10);
+    closed.opens_at = now.checked_sub(Duration::from_secs(7200)).unwrap();
+    closed.closes_at = now.checked_sub(Duration::from_secs(3600)).unwrap();
+    let id = closed.id.to_string();
+    let running = start(kind, closed, open_web()).await;
+    let r = client()
+        .post(format!("{}/api/events/{id}/queue", base(&running)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["code"],
+        "sale_closed"
+    );
+    running.shutdown().await.unwrap();
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -470,4 +581,6 @@ suite!(
     bad_tokens_are_refused,
     bad_input_gets_json_errors,
     websocket_pushes_until_admitted,
+    shuffle_at_open_permutes_the_pre_queue,
+    entering_outside_the_sale_window_is_refused,
 );

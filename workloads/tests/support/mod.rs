@@ -89,6 +89,7 @@ pub async fn start(kind: Kind, event: EventConfig, web: WebConfig) -> Running {
         admission: true,
         holder: unique("pod"),
         group: unique("group"),
+        queue_topic: None,
     })
     .await
     .unwrap()

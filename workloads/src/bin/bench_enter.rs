@@ -1,0 +1,229 @@
+//! Enter-endpoint benchmark: starts the queue service in-process (embedded
+//! or Kafka+Redis backends), then drives it with `wrk` (apt) on loopback:
+//! first `GET /healthz` as the baseline (the same server doing no work),
+//! then `POST /api/events/{event}/queue`, in the same run. Prints a table or
+//! JSON (`-o json`). Results go to BENCHMARKS.md.
+#![forbid(unsafe_code)]
+
+use std::{num::NonZeroU32, time::Duration};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, ValueEnum};
+use serde::Serialize;
+use twinkle_workloads::{
+    runtime::{self, Backends, RunOptions},
+    web::WebConfig,
+};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(about = "Benchmark the enter endpoint against a /healthz baseline")]
+struct Args {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Open connections.
+    #[arg(long, default_value_t = 64)]
+    connections: u32,
+    /// wrk threads (the server shares the machine: keep it small).
+    #[arg(long, default_value_t = 1)]
+    threads: u32,
+    /// Kafka bootstrap servers (with --redis: real backends; else embedded).
+    #[arg(long, requires = "redis")]
+    kafka: Option<String>,
+    #[arg(long, requires = "kafka")]
+    redis: Option<String>,
+    /// Partitions of the queue topic created for the run (real backends).
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Debug, Serialize)]
+struct Measurement {
+    name: String,
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn millis(text: &str) -> Option<f64> {
+    let (num, factor) = if let Some(v) = text.strip_suffix("us") {
+        (v, 0.001)
+    } else if let Some(v) = text.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = text.strip_suffix('s') {
+        (v, 1000.0)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|n| n * factor)
+}
+
+/// Parses wrk's `--latency` report.
+fn parse_wrk(name: &str, report: &str) -> anyhow::Result<Measurement> {
+    let field = |prefix: &str| {
+        report
+            .lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix).map(|v| v.trim().to_owned()))
+    };
+    Ok(Measurement {
+        name: name.to_owned(),
+        requests_per_second: field("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .context("no Requests/sec in wrk output")?,
+        p50_ms: field("50%").and_then(|v| millis(&v)).context("no p50")?,
+        p99_ms: field("99%").and_then(|v| millis(&v)).context("no p99")?,
+        non_2xx: field("Non-2xx or 3xx responses:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    })
+}
+
+async fn wrk(
+    args: &Args,
+    name: &str,
+    url: &str,
+    script: Option<&str>,
+) -> anyhow::Result<Measurement> {
+    let mut cmd = tokio::process::Command::new("wrk");
+    cmd.arg("--latency")
+        .arg(format!("-t{}", args.threads))
+        .arg(format!("-c{}", args.connections))
+        .arg(format!("-d{}s", args.duration));
+    if let Some(script) = script {
+        cmd.arg("-s").arg(script);
+    }
+    let out = cmd
+        .arg(url)
+        .output()
+        .await
+        .context("running wrk (apt-get install wrk)")?;
+    if !out.status.success() {
+        bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    parse_wrk(name, &String::from_utf8_lossy(&out.stdout))
+}
+
+async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let res = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await?;
+    for r in res {
+        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut event = runtime::demo_event(jiff::Timestamp::now());
+    event.id = format!("bench-{}", std::process::id()).parse()?;
+    let backends = match (&args.kafka, &args.redis) {
+        (Some(kafka), Some(redis)) => {
+            let topic = twinkle_workloads::backend::kafka::queue_topic(&event.id);
+            create_topic(kafka, &topic, args.partitions).await?;
+            Backends::Real {
+                kafka: kafka.clone(),
+                redis: redis.clone(),
+            }
+        }
+        _ => Backends::Embedded,
+    };
+    let backend_name = match backends {
+        Backends::Embedded => "embedded",
+        Backends::Real { .. } => "kafka+redis",
+    };
+    let running = runtime::start(RunOptions {
+        listen: "127.0.0.1:0".parse()?,
+        events: vec![event.clone()],
+        backends,
+        token_secret: (0..32).map(|_| rand::random::<u8>()).collect(),
+        web: WebConfig {
+            cookie_secure: false,
+            // Per client: each wrk request claims its own X-Forwarded-For.
+            enter_per_second: NonZeroU32::new(5).context("nonzero")?,
+            enter_burst: NonZeroU32::new(10).context("nonzero")?,
+            trust_forwarded_for: true,
+        },
+        assigner: true,
+        admission: true,
+        holder: "bench".to_owned(),
+        group: format!("bench-{}", std::process::id()),
+        queue_topic: None,
+    })
+    .await?;
+    let base = format!("http://{}", running.addr);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/enter.lua");
+    eprintln!("warming up…");
+    let warm = Args {
+        duration: 2,
+        ..args.clone()
+    };
+    wrk(&warm, "warm-up", &format!("{base}/healthz"), None).await?;
+    let baseline = wrk(
+        &args,
+        "GET /healthz (baseline)",
+        &format!("{base}/healthz"),
+        None,
+    )
+    .await?;
+    let enter = wrk(
+        &args,
+        &format!("POST enter ({backend_name})"),
+        &format!("{base}/api/events/{}/queue", event.id),
+        Some(script),
+    )
+    .await?;
+    running.shutdown().await?;
+    let ratio = 100.0 * enter.requests_per_second / baseline.requests_per_second;
+    let results = [baseline, enter];
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+        Output::Table => {
+            println!(
+                "{:<34} {:>10} {:>9} {:>9} {:>8}",
+                "MEASUREMENT", "REQ/S", "P50 MS", "P99 MS", "NON-2XX"
+            );
+            for m in &results {
+                println!(
+                    "{:<34} {:>10.0} {:>9.2} {:>9.2} {:>8}",
+                    m.name, m.requests_per_second, m.p50_ms, m.p99_ms, m.non_2xx
+                );
+            }
+            println!("enter throughput is {ratio:.0}% of the baseline");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wrk_latency_report() {
+        let report = "Running 10s test @ http://x\n  Latency Distribution\n     50%  512.00us\n     75%    1.10ms\n     90%    2.00ms\n     99%   12.34ms\n  100 requests in 10.00s, 1.00MB read\n  Non-2xx or 3xx responses: 7\nRequests/sec:   12345.67\nTransfer/sec:      1.00MB\n";
+        let m = parse_wrk("x", report).unwrap();
+        assert!((m.requests_per_second - 12345.67).abs() < 1e-9);
+        assert!((m.p50_ms - 0.512).abs() < 1e-9);
+        assert!((m.p99_ms - 12.34).abs() < 1e-9);
+        assert_eq!(m.non_2xx, 7);
+    }
+}

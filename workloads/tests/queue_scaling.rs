@@ -1,0 +1,244 @@
+//! Multi-pod behaviour of the queue: one admission loop per event across
+//! pods (and it survives the leader dying), and status fan-out that costs
+//! O(1) store round trips per pod per tick, whatever the number of clients.
+
+// A failed unwrap is a failed test here; helpers outside #[test] fns too.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use support::{Kind, enter, open_web, status};
+use tokio::sync::watch;
+use twinkle_domain::{EventId, OpeningMode, QueueCounters, QueueId, tokens::TokenKeys};
+use twinkle_e2e::stack::{Stack, unique};
+use twinkle_workloads::{
+    Result,
+    backend::memory::{MemoryLog, MemoryStore},
+    metrics::Metrics,
+    ports::{AdmitOutcome, Assignment, QueueEntry, QueueStore},
+    runtime::{self, Backends, RunOptions},
+    web::{AppState, EventRuntime, Hub, app},
+};
+
+async fn admitted(base: &str, id: &str, tickets: &[String]) -> usize {
+    let mut n = 0;
+    for t in tickets {
+        let s = status(base, id, t).await;
+        if s["admitted"] == true || s["sessionEnded"] == true {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Two pods run the admission loop; only the lease holder admits (the rate
+/// does not double), and when it dies the other takes over.
+#[tokio::test(flavor = "multi_thread")]
+async fn admission_is_single_and_survives_the_leader_dying() {
+    let stack = Stack::require();
+    let event = support::event(5, 1000);
+    let id = event.id.to_string();
+    let pod_a = support::start(Kind::Real, event.clone(), open_web()).await;
+    // Let pod A take the lease first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pod_b = runtime::start(RunOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        events: vec![event],
+        backends: Backends::Real {
+            kafka: stack.kafka_bootstrap.clone(),
+            redis: stack.redis_url.clone(),
+        },
+        token_secret: support::SECRET.to_vec(),
+        web: open_web(),
+        assigner: false,
+        admission: true,
+        holder: unique("pod-b"),
+        group: unique("group"),
+        queue_topic: None,
+    })
+    .await
+    .unwrap();
+    let base_a = format!("http://{}", pod_a.addr);
+    let base_b = format!("http://{}", pod_b.addr);
+    let mut tickets = Vec::new();
+    for _ in 0..40 {
+        tickets.push(enter(&base_a, &id).await.1);
+    }
+    // Both pods tick; the admitted count grows at one loop's rate (5/s).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = admitted(&base_b, &id, &tickets).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = admitted(&base_b, &id, &tickets).await;
+    let rate = (after - before) as f64 / 2.0;
+    assert!(
+        (3.0..=7.5).contains(&rate),
+        "one admission loop at 5/s, not two: measured {rate}/s"
+    );
+
+    // The leader dies; within the lease TTL the other pod continues.
+    pod_a.shutdown().await.unwrap();
+    let at_death = admitted(&base_b, &id, &tickets).await;
+    assert!(at_death < tickets.len(), "admission not finished yet");
+    let resumed = support::eventually(Duration::from_secs(6), || async {
+        admitted(&base_b, &id, &tickets).await >= at_death + 5
+    })
+    .await;
+    assert!(resumed, "pod B took over the admission loop");
+    pod_b.shutdown().await.unwrap();
+}
+
+/// Counts the store calls the status fan-out makes.
+#[derive(Debug, Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    counters: AtomicU64,
+    sequences: AtomicU64,
+    sessions: AtomicU64,
+}
+
+#[async_trait]
+impl QueueStore for CountingStore {
+    async fn assign(&self, e: &[QueueEntry], m: OpeningMode) -> Result<Vec<Assignment>> {
+        self.inner.assign(e, m).await
+    }
+    async fn draw(&self, e: &EventId, seed: u64) -> Result<Option<u64>> {
+        self.inner.draw(e, seed).await
+    }
+    async fn drawn(&self, e: &EventId) -> Result<bool> {
+        self.inner.drawn(e).await
+    }
+    async fn counters(&self, e: &EventId) -> Result<QueueCounters> {
+        self.counters.fetch_add(1, Ordering::Relaxed);
+        self.inner.counters(e).await
+    }
+    async fn sequences(&self, e: &EventId, ids: &[QueueId]) -> Result<Vec<Option<u64>>> {
+        self.sequences.fetch_add(1, Ordering::Relaxed);
+        self.inner.sequences(e, ids).await
+    }
+    async fn sessions(&self, e: &EventId, ids: &[QueueId]) -> Result<Vec<Option<Timestamp>>> {
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+        self.inner.sessions(e, ids).await
+    }
+    async fn admit(
+        &self,
+        e: &EventId,
+        now: Timestamp,
+        budget: u64,
+        max_active: u64,
+        ttl: Duration,
+        hb: Duration,
+    ) -> Result<AdmitOutcome> {
+        self.inner.admit(e, now, budget, max_active, ttl, hb).await
+    }
+    async fn publish_rate(&self, e: &EventId, r: f64) -> Result<()> {
+        self.inner.publish_rate(e, r).await
+    }
+    async fn heartbeat(
+        &self,
+        e: &EventId,
+        id: &QueueId,
+        now: Timestamp,
+        ttl: Duration,
+        hb: Duration,
+    ) -> Result<bool> {
+        self.inner.heartbeat(e, id, now, ttl, hb).await
+    }
+    async fn end_session(&self, e: &EventId, id: &QueueId) -> Result<bool> {
+        self.inner.end_session(e, id).await
+    }
+    async fn lead(&self, e: &EventId, holder: &str, ttl: Duration) -> Result<bool> {
+        self.inner.lead(e, holder, ttl).await
+    }
+    async fn ready(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// 60 WebSocket clients waiting on one pod: the pod's store round trips per
+/// second stay at the hub's tick rate, not per client.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_fan_out_is_constant_per_pod_per_tick() {
+    use futures::StreamExt;
+    let event = support::event(1, 1);
+    let id = event.id.to_string();
+    let store = Arc::new(CountingStore::default());
+    let log = MemoryLog::default();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let dyn_store: Arc<dyn QueueStore> = store.clone();
+    tokio::spawn(twinkle_workloads::assigner::run(
+        Box::new(log.source()),
+        dyn_store.clone(),
+        OpeningMode::Fifo,
+        stopped(),
+    ));
+    let config = Arc::new(event);
+    let hub = Hub::spawn(config.id.clone(), dyn_store.clone(), stopped());
+    let state = AppState::new(
+        vec![EventRuntime { config, hub }],
+        TokenKeys::from_secret(support::SECRET).unwrap(),
+        Arc::new(log),
+        dyn_store,
+        Arc::new(Metrics::default()),
+        open_web(),
+        stop_rx,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app(state)).await });
+    let base = format!("http://{addr}");
+
+    let mut sockets = Vec::new();
+    for _ in 0..60 {
+        let (_, ticket) = enter(&base, &id).await;
+        let url = format!("ws://{addr}/ws/events/{id}/queue?ticket={ticket}");
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        sockets.push(ws);
+    }
+    // Everyone has received a status with a number.
+    for ws in &mut sockets {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            let s: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+            if s["position"].as_u64().is_some() {
+                break;
+            }
+        }
+    }
+    let (c0, q0, s0) = (
+        store.counters.load(Ordering::Relaxed),
+        store.sequences.load(Ordering::Relaxed),
+        store.sessions.load(Ordering::Relaxed),
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counters = store.counters.load(Ordering::Relaxed) - c0;
+    let sequences = store.sequences.load(Ordering::Relaxed) - q0;
+    let sessions = store.sessions.load(Ordering::Relaxed) - s0;
+    // The hub ticks every 250 ms: ~8 counter reads in 2 s for 60 clients.
+    assert!(
+        (4..=12).contains(&counters),
+        "counters read {counters} times in 2 s"
+    );
+    assert!(sequences <= 2, "no per-client number lookups: {sequences}");
+    assert_eq!(sessions, 0, "nobody admitted, no session lookups");
+    let _ = stop_tx.send(true);
+}
