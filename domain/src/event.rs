@@ -129,11 +129,16 @@ pub struct QueueConfig {
     pub pre_queue_window: Duration,
 }
 
+/// Heartbeat timeout when the event config leaves it out.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pre-queue window when the event config leaves it out.
+pub const DEFAULT_PRE_QUEUE_WINDOW: Duration = Duration::from_secs(600);
+
 fn default_heartbeat_timeout() -> Duration {
-    Duration::from_secs(30)
+    DEFAULT_HEARTBEAT_TIMEOUT
 }
 fn default_pre_queue_window() -> Duration {
-    Duration::from_secs(600)
+    DEFAULT_PRE_QUEUE_WINDOW
 }
 
 /// An event as the workloads serve it.

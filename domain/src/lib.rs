@@ -6,9 +6,11 @@
 pub mod event;
 pub mod queue;
 pub mod tokens;
+pub mod window;
 
 pub use event::{EventConfig, EventId, OpeningMode, QueueConfig, QueueId, Slot, SlotId};
 pub use queue::{EnterRefusal, QueueCounters, QueueStatus};
+pub use window::Window;
 
 /// Errors of the domain crate.
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,54 @@ pub enum Command {
     /// topics, replicas per workload and why, initial DNS weights. Reads the
     /// file only; no cluster needed.
     Plan(PlanArgs),
+    /// Run the TicketEvent controller (only while holding the leader Lease).
+    Run(RunArgs),
+    /// The DR watchdog (SPEC §4): `dr watch` runs it standalone (no
+    /// Kubernetes needed, e.g. on ECS in Singapore); `dr status`,
+    /// `dr failover --to …`, `dr failback` and `dr clear-override` are
+    /// one-shot commands recorded as manual.
+    Dr {
+        #[command(subcommand)]
+        command: twinkle_operator::dr_cli::DrCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The `twinkle` workloads image the Deployments run.
+    #[arg(long, env = "TWINKLE_WORKLOAD_IMAGE")]
+    pub workload_image: String,
+    /// Secret (in each event's namespace) holding the token signing key.
+    #[arg(long, env = "TWINKLE_TOKEN_SECRET", default_value = "twinkle-token")]
+    pub token_secret: String,
+    /// Key of that Secret.
+    #[arg(long, env = "TWINKLE_TOKEN_SECRET_KEY", default_value = "secret")]
+    pub token_secret_key: String,
+    /// Watch only this namespace (default: all).
+    #[arg(long, env = "TWINKLE_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "TWINKLE_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    pub metrics_listen: std::net::SocketAddr,
+    /// Namespace of the leader-election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "TWINKLE_LEASE", default_value = "twinkle-operator")]
+    pub lease: String,
+    /// This replica's identity in the Lease.
+    #[arg(long, env = "POD_NAME", default_value = "twinkle-operator")]
+    pub identity: String,
+    /// Seconds of Kafka being unreachable during deletion after which the
+    /// finalizer gives up on the topics (with a Warning Event).
+    #[arg(long, env = "TWINKLE_DELETE_GIVE_UP_SECS", default_value_t = 300)]
+    pub delete_give_up_secs: u64,
+    /// Seconds between reconciles while something is converging.
+    #[arg(long, env = "TWINKLE_POLL_SECS", default_value_t = 5)]
+    pub poll_secs: u64,
+    /// Log as JSON lines.
+    #[arg(long, env = "TWINKLE_LOG_JSON")]
+    pub log_json: bool,
 }
 
 #[derive(Debug, Args)]

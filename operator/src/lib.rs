@@ -2,12 +2,16 @@
 //! rules that turn a forecast into replicas and partitions, and the offline
 //! `plan` that shows what the controller would create.
 //!
-//! The controller itself (reconciler, topics, workloads, DNS, finalizer) is
-//! not here yet (issue #6); everything in this crate so far is pure or reads
-//! files, so it is testable without a cluster.
+//! The controller (issue #6, first slice: topics, queue workloads, status,
+//! finalizer; DNS not yet) is in [`controller`]; sizing and plan are pure,
+//! so they are testable without a cluster.
 #![forbid(unsafe_code)]
 
-pub mod crd;
+/// The TicketEvent types live in `twinkle-crd` (the workloads read them
+/// too); re-exported so `crate::crd::...` paths stay as they were.
+pub use twinkle_crd as crd;
+pub mod controller;
+pub mod dr_cli;
 pub mod plan;
 pub mod sizing;
 
@@ -36,8 +40,17 @@ pub enum Error {
     /// reachable for manifests that never went through `kubectl apply`.
     #[error("invalid TicketEvent: {0}")]
     InvalidSpec(String),
-    #[error("invalid duration {value:?}: {why}")]
-    Duration { value: String, why: &'static str },
+    #[error(transparent)]
+    Crd(#[from] twinkle_crd::Error),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// Kafka failed in a way the reconcile cannot report as a condition.
+    #[error("Kafka: {0}")]
+    Kafka(String),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+    #[error("leader election lease {0}")]
+    Lease(String),
     #[error("cannot serialize {what}: {source}")]
     Yaml {
         what: &'static str,
@@ -48,6 +61,19 @@ pub enum Error {
         what: &'static str,
         source: serde_json::Error,
     },
+}
+
+impl Error {
+    /// A short label for metrics (`reconcile_failures{reason=..}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "KubeApi",
+            Self::Kafka(_) => "Kafka",
+            Self::Finalizer(_) => "Finalizer",
+            Self::InvalidSpec(_) | Self::Crd(_) => "InvalidSpec",
+            _ => "Other",
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -105,9 +105,9 @@ fn plan_refuses_other_kinds_and_missing_files() {
 }
 
 #[test]
-fn without_a_subcommand_it_says_the_controller_is_not_built() {
+fn without_a_subcommand_it_names_the_commands() {
     let out = run(&[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not implemented yet"), "{err}");
+    assert!(err.contains("`run` runs the controller"), "{err}");
 }

@@ -11,6 +11,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use twinkle_crd::TicketEvent;
 use twinkle_domain::EventConfig;
 use twinkle_workloads::{
     runtime::{self, Backends, RunOptions},
@@ -74,13 +75,38 @@ struct ServiceArgs {
     /// Trust X-Forwarded-For for client IPs (only behind a trusted LB).
     #[arg(long, env = "TWINKLE_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// Kafka queue topic. Unset: `twinkle.<event>.queue`; the operator
+    /// passes its namespaced `<namespace>.<name>.queue`.
+    #[arg(long, env = "TWINKLE_QUEUE_TOPIC")]
+    queue_topic: Option<String>,
 }
 
+/// Reads the event to serve: a `TicketEvent` manifest (what `kubectl apply`
+/// takes; converted exactly as the operator converts it for the ConfigMap it
+/// mounts) or a plain event config (JSON or YAML, what that ConfigMap holds).
 fn load_event(path: &PathBuf) -> anyhow::Result<EventConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let event: EventConfig = yaml_serde::from_str(&text)
-        .with_context(|| format!("{} is not a valid event config", path.display()))?;
+    parse_event(&text).with_context(|| format!("loading the event from {}", path.display()))
+}
+
+fn parse_event(text: &str) -> anyhow::Result<EventConfig> {
+    // One YAML parse to look at `kind`, then the typed parse of the right
+    // shape, so errors name the fields of the type the file claims to be.
+    let value: serde_json::Value = yaml_serde::from_str(text).context("not JSON or YAML")?;
+    let event = match value.get("kind").and_then(|k| k.as_str()) {
+        Some("TicketEvent") => {
+            let resource: TicketEvent =
+                serde_json::from_value(value).context("not a valid TicketEvent manifest")?;
+            EventConfig::try_from(&resource)?
+        }
+        Some(other) => anyhow::bail!(
+            "it is a {other}; expected a TicketEvent manifest (kind: TicketEvent) or an event config (no kind)"
+        ),
+        None => serde_json::from_value(value).context(
+            "neither a TicketEvent manifest (kind: TicketEvent) nor a valid event config",
+        )?,
+    };
     event.validate()?;
     Ok(event)
 }
@@ -108,7 +134,7 @@ fn service(args: ServiceArgs, api: bool) -> anyhow::Result<RunOptions> {
         admission: api,
         holder: args.holder,
         group: args.group,
-        queue_topic: None,
+        queue_topic: args.queue_topic,
     })
 }
 
@@ -183,4 +209,68 @@ async fn main() -> anyhow::Result<()> {
     twinkle_workloads::shutdown::signal().await;
     running.shutdown().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+    use super::*;
+
+    const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demo-event.yaml");
+
+    #[test]
+    fn reads_a_ticket_event_manifest_and_a_plain_config() {
+        let event = load_event(&PathBuf::from(DEMO)).unwrap();
+        assert_eq!(event.id.as_str(), "winter-popup");
+        assert_eq!(event.slots.len(), 4);
+
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(parse_event(&json).unwrap(), event);
+    }
+
+    #[test]
+    fn refuses_other_kinds_and_garbage_clearly() {
+        let err = parse_event("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ConfigMap") && err.contains("TicketEvent"),
+            "{err}"
+        );
+        let err = format!("{:#}", parse_event("title: only a title\n").unwrap_err());
+        assert!(err.contains("neither a TicketEvent"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse_event("kind: TicketEvent\nspec: {}\n").unwrap_err()
+        );
+        assert!(err.contains("not a valid TicketEvent manifest"), "{err}");
+    }
+
+    /// `twinkle local --event examples/demo-event.yaml` serves that event:
+    /// the same load and start `main` does, then the event's API.
+    #[tokio::test]
+    async fn demo_manifest_is_served() {
+        let event = load_event(&PathBuf::from(DEMO)).unwrap();
+        let running = runtime::start(RunOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            events: vec![event],
+            backends: Backends::Embedded,
+            token_secret: vec![7; 32],
+            web: WebConfig::default(),
+            assigner: true,
+            admission: true,
+            holder: "test".to_owned(),
+            group: "test".to_owned(),
+            queue_topic: None,
+        })
+        .await
+        .unwrap();
+        let url = format!("http://{}/api/events/winter-popup", running.addr);
+        let response = reqwest::get(&url).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["id"], "winter-popup", "{body}");
+        running.shutdown().await.unwrap();
+    }
 }

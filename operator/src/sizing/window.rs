@@ -13,28 +13,10 @@
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-/// Where an event stands in its sale window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum Window {
-    /// Before the pre-scale lead: baseline replicas.
-    Idle,
-    /// Within preScaleLead of opensAt: forecast replicas, not open yet.
-    PreScaled,
-    /// Between opensAt and closesAt: forecast replicas, selling.
-    Open,
-    /// After closesAt: back to baseline replicas.
-    Closed,
-}
-
-impl Window {
-    /// Whether the forecast replicas (rather than the baseline) apply.
-    pub fn is_scaled(self) -> bool {
-        matches!(self, Self::PreScaled | Self::Open)
-    }
-}
+use serde::Serialize;
+/// The vocabulary is the domain's (the CRD status reports it too); the
+/// computation from the clock stays here with the rest of the sizing.
+pub use twinkle_domain::Window;
 
 /// The window at an instant, and when it next changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

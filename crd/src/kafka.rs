@@ -72,7 +72,7 @@ pub enum DeletionPolicy {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Partitions {
     /// As many as the consumers need at the forecast peak, at least
-    /// [`crate::sizing::AUTO_PARTITIONS_FLOOR`].
+    /// the operator's `sizing::AUTO_PARTITIONS_FLOOR`.
     #[default]
     Auto,
     /// Exactly this many (≥ 1); validated by the API server.

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Weights;
-use crate::sizing::Window;
+use twinkle_domain::Window;
 
 /// Observed state of a TicketEvent, written only by the operator.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

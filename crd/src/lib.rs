@@ -1,5 +1,10 @@
 //! The `TicketEvent` custom resource (`ticket.twinkle.dev/v1alpha1`).
 //!
+//! A crate of its own so that both the operator (which reconciles it) and
+//! the workloads (which serve the event a manifest describes, `twinkle local
+//! --event`) read the same types without the workloads depending on the
+//! operator and its controller stack.
+//!
 //! The Rust types are the source of truth: the CRD's OpenAPI schema is
 //! generated from them (field docs become descriptions) and written to
 //! `crds/ticketevent.yaml` by `crdgen`. What the API server must refuse is
@@ -12,6 +17,9 @@
 //!   on a struct or a field, and `#[kube(validation = ..)]` on the root for
 //!   rules about metadata.
 
+#![forbid(unsafe_code)]
+
+mod convert;
 mod dr;
 mod duration;
 mod kafka;
@@ -32,13 +40,29 @@ pub use spec::{MAX_NAME_LENGTH, Redis, Slot, TicketEvent, TicketEventSpec};
 pub use status::{ConditionType, DrStatus, Phase, SizingStatus, TicketEventStatus};
 pub use traffic::Traffic;
 
-use crate::{Error, Result};
+/// Errors of the CRD crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid duration {value:?}: {why}")]
+    Duration { value: String, why: &'static str },
+    /// A TicketEvent that cannot become the workloads' event config (only
+    /// reachable for manifests that never went through the API server).
+    #[error("TicketEvent {name} cannot be served: {why}")]
+    Convert { name: String, why: String },
+    #[error("cannot serialize {what}: {source}")]
+    Yaml {
+        what: &'static str,
+        source: yaml_serde::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where the generated CRD is committed, relative to the repository root.
 pub const CRD_FILE: &str = "crds/ticketevent.yaml";
 
 const HEADER: &str = "\
-# Generated from operator/src/crd by `cargo run -p twinkle-operator --bin crdgen -- --write`.
+# Generated from crd/src by `cargo run -p twinkle-operator --bin crdgen -- --write`.
 # Do not edit: change the Rust types and regenerate (a test fails on drift).
 ";
 
@@ -137,7 +161,7 @@ spec:
     #[test]
     fn schema_carries_descriptions_and_cel_rules() {
         let yaml = crd_yaml().unwrap();
-        assert!(yaml.starts_with("# Generated from operator/src/crd"));
+        assert!(yaml.starts_with("# Generated from crd/src"));
         for needle in [
             "rule: self.closesAt > self.opensAt",
             "rule: self.minReplicas <= self.maxReplicas",

@@ -1,0 +1,323 @@
+//! The event's workloads as Kubernetes objects: the mounted event config,
+//! Deployments, Services and HPAs, all owned by the TicketEvent so deleting
+//! it garbage-collects them.
+//!
+//! Only the queue workloads exist so far (queue-api, queue-consumer); the
+//! booking service and its consumer are not built yet, so the operator
+//! creates nothing for them (the WorkloadsReady message says so).
+
+use k8s_openapi::{
+    api::{
+        apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler, core::v1::ConfigMap,
+        core::v1::Service,
+    },
+    apimachinery::pkg::apis::meta::v1::OwnerReference,
+};
+use kube::Resource as _;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use twinkle_crd::TicketEvent;
+
+use crate::{
+    Error, Result,
+    plan::{Plan, TopicRole, topic_name},
+    sizing::Workload,
+};
+
+/// The workloads that have a binary today.
+pub const BUILT: [Workload; 2] = [Workload::QueueApi, Workload::QueueConsumer];
+
+/// Where the event config is mounted in the pods.
+const EVENT_DIR: &str = "/etc/twinkle";
+const TOKEN_DIR: &str = "/etc/twinkle-token";
+
+/// Settings the operator is started with, not part of any TicketEvent.
+#[derive(Debug, Clone)]
+pub struct WorkloadSettings {
+    /// The `twinkle` workloads image.
+    pub image: String,
+    /// Secret (in the event's namespace) with the token signing key.
+    pub token_secret: String,
+    /// Key of that Secret.
+    pub token_secret_key: String,
+}
+
+/// Every object of an event, ready for server-side apply.
+#[derive(Debug)]
+pub struct Objects {
+    pub config_map: ConfigMap,
+    pub deployments: Vec<Deployment>,
+    pub services: Vec<Service>,
+    pub hpas: Vec<HorizontalPodAutoscaler>,
+}
+
+fn typed<T: DeserializeOwned>(what: &'static str, value: Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|source| Error::Json { what, source })
+}
+
+pub fn config_map_name(event: &str) -> String {
+    format!("{event}-event")
+}
+
+fn labels(event: &str, component: &str) -> Value {
+    json!({
+        "app.kubernetes.io/name": "twinkle",
+        "app.kubernetes.io/instance": event,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": "twinkle-operator",
+    })
+}
+
+/// The objects for `event` sized by `plan`.
+pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) -> Result<Objects> {
+    let owner: OwnerReference = event
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::InvalidSpec("the TicketEvent has no uid yet".into()))?;
+    let ns = &plan.namespace;
+    let name = &plan.name;
+    let config = twinkle_domain::EventConfig::try_from(event)?;
+    let config_json = serde_json::to_string_pretty(&config).map_err(|source| Error::Json {
+        what: "the event config",
+        source,
+    })?;
+    let meta = |object: &str, component: &str| {
+        json!({
+            "name": object, "namespace": ns,
+            "labels": labels(name, component),
+            "ownerReferences": [owner],
+        })
+    };
+    let config_map = typed(
+        "ConfigMap",
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": meta(&config_map_name(name), "config"),
+            "data": {"event.json": config_json},
+        }),
+    )?;
+
+    let kafka_env = match (
+        &event.spec.kafka.bootstrap_servers,
+        &event.spec.kafka.bootstrap_secret_ref,
+    ) {
+        (Some(servers), _) => json!({"name": "TWINKLE_KAFKA", "value": servers}),
+        (None, Some(r)) => json!({"name": "TWINKLE_KAFKA",
+            "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}}),
+        (None, None) => return Err(Error::InvalidSpec("kafka has no bootstrap servers".into())),
+    };
+    let redis = &event.spec.redis.secret_ref;
+    let queue_topic = topic_name(ns, name, TopicRole::Queue);
+
+    let mut objects = Objects {
+        config_map,
+        deployments: Vec::new(),
+        services: Vec::new(),
+        hpas: Vec::new(),
+    };
+    for workload in BUILT {
+        let Some(sized) = plan.workloads.iter().find(|w| w.workload == workload) else {
+            continue;
+        };
+        let object = &sized.deployment;
+        let component = workload.name();
+        let replicas = i32::try_from(sized.replicas_now).unwrap_or(i32::MAX);
+        let max = i32::try_from(plan.max_replicas)
+            .unwrap_or(i32::MAX)
+            .max(replicas);
+        let selector = json!({
+            "app.kubernetes.io/instance": name,
+            "app.kubernetes.io/component": component,
+        });
+        objects.deployments.push(typed(
+            "Deployment",
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": meta(object, component),
+                "spec": {
+                    // The plan's replicas; the HPA (min = the same number)
+                    // may add pods between reconciles, and the next
+                    // reconcile (at the latest at the next window change)
+                    // brings the count back to the plan.
+                    "replicas": replicas,
+                    "selector": {"matchLabels": selector},
+                    "template": {
+                        "metadata": {"labels": labels(name, component)},
+                        "spec": {
+                            "automountServiceAccountToken": false,
+                            "securityContext": {
+                                "runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                            },
+                            "containers": [{
+                                "name": component,
+                                "image": settings.image,
+                                "args": [component, "--event", format!("{EVENT_DIR}/event.json"),
+                                         "--queue-topic", queue_topic],
+                                "env": [
+                                    kafka_env,
+                                    {"name": "TWINKLE_REDIS", "valueFrom": {"secretKeyRef":
+                                        {"name": redis.name, "key": redis.key}}},
+                                    {"name": "TWINKLE_TOKEN_SECRET_FILE",
+                                     "value": format!("{TOKEN_DIR}/{}", settings.token_secret_key)},
+                                    {"name": "TWINKLE_LOG_JSON", "value": "true"},
+                                    {"name": "TWINKLE_GROUP", "value": format!("{ns}.{name}.assigner")},
+                                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                                ],
+                                "ports": [{"name": "http", "containerPort": 8080}],
+                                "resources": {
+                                    "requests": {"cpu": "250m", "memory": "128Mi"},
+                                    "limits": {"memory": "512Mi"},
+                                },
+                                "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"},
+                                                  "periodSeconds": 10},
+                                "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"},
+                                                   "periodSeconds": 5},
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": false,
+                                    "readOnlyRootFilesystem": true,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                                "volumeMounts": [
+                                    {"name": "event", "mountPath": EVENT_DIR, "readOnly": true},
+                                    {"name": "token", "mountPath": TOKEN_DIR, "readOnly": true},
+                                ],
+                            }],
+                            "volumes": [
+                                {"name": "event", "configMap": {"name": config_map_name(name)}},
+                                {"name": "token", "secret": {"secretName": settings.token_secret}},
+                            ],
+                        },
+                    },
+                },
+            }),
+        )?);
+        if workload == Workload::QueueApi {
+            objects.services.push(typed(
+                "Service",
+                json!({
+                    "apiVersion": "v1", "kind": "Service",
+                    "metadata": meta(object, component),
+                    "spec": {
+                        "selector": selector,
+                        "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                    },
+                }),
+            )?);
+        }
+        objects.hpas.push(typed(
+            "HorizontalPodAutoscaler",
+            json!({
+                "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                "metadata": meta(object, component),
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": object},
+                    // The forecast is the floor; the HPA adds what it missed.
+                    "minReplicas": replicas,
+                    "maxReplicas": max,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 70}}}],
+                },
+            }),
+        )?);
+    }
+    Ok(objects)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn event() -> TicketEvent {
+        let mut te: TicketEvent =
+            yaml_serde::from_str(include_str!("../../../examples/demo-event.yaml")).unwrap();
+        te.metadata.namespace = Some("popup".into());
+        te.metadata.uid = Some("0000-1111".into());
+        te.spec.dr = None;
+        te
+    }
+
+    fn settings() -> WorkloadSettings {
+        WorkloadSettings {
+            image: "registry.example/twinkle:1".into(),
+            token_secret: "twinkle-token".into(),
+            token_secret_key: "secret".into(),
+        }
+    }
+
+    #[test]
+    fn queue_workloads_are_hardened_sized_and_owned() {
+        let te = event();
+        let at = "2026-12-05T00:50:00Z".parse().unwrap(); // pre-scaled
+        let plan = Plan::new(&te, "popup", at).unwrap();
+        let objects = objects(&te, &plan, &settings()).unwrap();
+        assert_eq!(
+            objects.deployments.len(),
+            2,
+            "booking workloads are not built yet"
+        );
+        assert_eq!(objects.services.len(), 1);
+        assert_eq!(objects.hpas.len(), 2);
+        let value = serde_json::to_value(&objects.deployments[0]).unwrap();
+        assert_eq!(value["metadata"]["name"], "winter-popup-queue-api");
+        assert_eq!(value["metadata"]["ownerReferences"][0]["uid"], "0000-1111");
+        let want = plan
+            .workloads
+            .iter()
+            .find(|w| w.workload == Workload::QueueApi)
+            .unwrap()
+            .replicas_now;
+        assert_eq!(value["spec"]["replicas"], want);
+        let pod = &value["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        let c = &pod["containers"][0];
+        assert_eq!(c["image"], "registry.example/twinkle:1");
+        assert_eq!(
+            c["args"],
+            json!([
+                "queue-api",
+                "--event",
+                "/etc/twinkle/event.json",
+                "--queue-topic",
+                "popup.winter-popup.queue"
+            ])
+        );
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+        assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+        assert!(c["resources"]["requests"]["cpu"].is_string());
+        // Credentials only by reference: Kafka from the Secret the spec names.
+        let env = c["env"].as_array().unwrap();
+        assert!(
+            env.iter()
+                .all(|e| e["name"] != "TWINKLE_REDIS" || e.get("value").is_none())
+        );
+        assert_eq!(
+            env[0]["valueFrom"]["secretKeyRef"]["name"],
+            "kafka-bootstrap"
+        );
+
+        let hpa = serde_json::to_value(&objects.hpas[1]).unwrap();
+        assert_eq!(
+            hpa["spec"]["scaleTargetRef"]["name"],
+            "winter-popup-queue-consumer"
+        );
+        assert_eq!(hpa["spec"]["maxReplicas"], 40);
+        let cm = serde_json::to_value(&objects.config_map).unwrap();
+        let config: twinkle_domain::EventConfig =
+            serde_json::from_str(cm["data"]["event.json"].as_str().unwrap()).unwrap();
+        assert_eq!(config.id.as_str(), "winter-popup");
+    }
+
+    #[test]
+    fn an_event_without_uid_is_not_applied() {
+        let mut te = event();
+        te.metadata.uid = None;
+        let plan = Plan::new(&te, "popup", jiff::Timestamp::now()).unwrap();
+        assert!(objects(&te, &plan, &settings()).is_err());
+    }
+}
