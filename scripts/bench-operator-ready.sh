@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Operator benchmark: time from `kubectl apply` of a TicketEvent to
+# `condition=Ready`, N times (median, min, max), and the operator's resident
+# memory afterwards. Needs the test stack running (scripts/stack/up.sh).
+# Baseline in the same run: the same apply → wait on a plain ConfigMap
+# (`kubectl wait --for=create`), i.e. what the apiserver round trips alone cost.
+# Usage: scripts/bench-operator-ready.sh [N]   (default 10)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source "${TT_RUN:-$HOME/.cache/twinkle-ticket/run}/env.sh"
+N=${1:-10}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TT_CACHE/target}"
+cargo build -q --release -p twinkle-operator --bin twinkle-operator
+OP="$CARGO_TARGET_DIR/release/twinkle-operator"
+k() { "$TT_KUBECTL" "$@"; }
+ns="bench-ready-$$"
+k create namespace "$ns" >/dev/null
+k apply --server-side --force-conflicts -f crds/ticketevent.yaml >/dev/null
+k wait --for=condition=Established crd/ticketevents.ticket.twinkle.dev --timeout=60s >/dev/null
+"$OP" run --workload-image twinkle:bench --watch-namespace "$ns" --lease-namespace "$ns" \
+  --metrics-listen 127.0.0.1:0 >"/tmp/$ns.log" 2>&1 &
+op=$!
+trap 'kill $op 2>/dev/null; k delete namespace "$ns" --wait=false >/dev/null 2>&1 || true' EXIT
+sleep 2
+
+manifest() { # name
+  cat <<YAML
+apiVersion: ticket.twinkle.dev/v1alpha1
+kind: TicketEvent
+metadata: {name: $1, namespace: $ns}
+spec:
+  title: "bench $1"
+  opensAt: "$(date -u -d '+10 min' +%Y-%m-%dT%H:%M:%SZ)"
+  closesAt: "$(date -u -d '+2 hour' +%Y-%m-%dT%H:%M:%SZ)"
+  slots: [{id: s1, label: "10:00", capacity: 100}]
+  perCustomerLimit: 1
+  traffic: {expectedPeakRps: 20000, headroomPercent: 30, minReplicas: 2, maxReplicas: 20, preScaleLead: 15m}
+  queue: {admissionPerSecond: 200, maxActiveSessions: 2000, sessionTtl: 10m}
+  kafka: {bootstrapServers: "$TT_KAFKA_BOOTSTRAP", partitions: auto, replicationFactor: 1, retention: 1h, deletionPolicy: Delete}
+  redis: {secretRef: {name: redis, key: url}}
+YAML
+}
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+stats() { sort -n | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "median %d ms, min %d ms, max %d ms (n=%d)\n", m, a[1], a[NR], NR}'; }
+
+ready=() base=()
+for i in $(seq 1 "$N"); do
+  t=$(date +%s%N)
+  k create configmap "base-$i" -n "$ns" --from-literal=a=b >/dev/null
+  k wait --for=create "configmap/base-$i" -n "$ns" --timeout=30s >/dev/null
+  base+=("$(ms "$t")")
+  t=$(date +%s%N)
+  manifest "ev$i" | k apply -f - >/dev/null
+  k wait --for=condition=Ready "ticketevent/ev$i" -n "$ns" --timeout=120s >/dev/null
+  ready+=("$(ms "$t")")
+  printf '  event %2d: Ready after %5d ms (baseline %4d ms)\n' "$i" "${ready[-1]}" "${base[-1]}" >&2
+done
+echo "apply → Ready:            $(printf '%s\n' "${ready[@]}" | stats)"
+echo "baseline apply → exists:  $(printf '%s\n' "${base[@]}" | stats)"
+echo "operator RSS after $N events: $(awk '/VmRSS/{print $2 " kB"}' /proc/$op/status), peak $(awk '/VmHWM/{print $2 " kB"}' /proc/$op/status)"
+# Delete the events (deletionPolicy Delete removes their topics) before the namespace goes.
+k delete ticketevents --all -n "$ns" --timeout=120s >/dev/null
