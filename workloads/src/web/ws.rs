@@ -85,8 +85,12 @@ async fn serve(mut socket: WebSocket, state: AppState, rt: EventRuntime, v: Veri
             }
         }
         tokio::select! {
+            // Draining wins over everything: the client must hear "restart".
+            biased;
+            _ = shutdown.changed() => return close_for_restart(&mut socket).await,
             changed = counters.changed() => {
-                if changed.is_err() { break; }
+                // The hub stops only when the process drains.
+                if changed.is_err() { return close_for_restart(&mut socket).await; }
                 dirty = true;
             }
             assigned = async { waiting_for_number.as_mut().expect("guarded by the select condition").await },
@@ -99,16 +103,18 @@ async fn serve(mut socket: WebSocket, state: AppState, rt: EventRuntime, v: Veri
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                 Some(Ok(_)) => {}
             },
-            _ = shutdown.changed() => {
-                let frame = CloseFrame {
-                    code: close_code::RESTART,
-                    reason: Utf8Bytes::from_static("server restarting: reconnect, your place is kept"),
-                };
-                let _ = socket.send(Message::Close(Some(frame))).await;
-                return;
-            }
         }
     }
+}
+
+/// Closes with 1012 ("service restart"): the client reconnects (to another
+/// pod) and keeps its place, which lives in the store and the ticket.
+async fn close_for_restart(socket: &mut WebSocket) {
+    let frame = CloseFrame {
+        code: close_code::RESTART,
+        reason: Utf8Bytes::from_static("server restarting: reconnect, your place is kept"),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 /// Sends the status if it changed since the last push (a fresh admission
