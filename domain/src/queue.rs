@@ -198,17 +198,19 @@ impl AdmissionBucket {
 }
 
 /// When an admitted session ends unless renewed: the earlier of its absolute
-/// lifetime and the heartbeat deadline.
+/// lifetime (`session_ttl` after admission) and the heartbeat deadline
+/// (`heartbeat_timeout` after the last heartbeat; admission counts as one).
 pub fn session_deadline(
     admitted_at: Timestamp,
     last_heartbeat: Timestamp,
-    event: &EventConfig,
+    session_ttl: Duration,
+    heartbeat_timeout: Duration,
 ) -> Timestamp {
     let by_ttl = admitted_at
-        .checked_add(event.queue.session_ttl)
+        .checked_add(session_ttl)
         .unwrap_or(Timestamp::MAX);
     let by_heartbeat = last_heartbeat
-        .checked_add(event.queue.heartbeat_timeout)
+        .checked_add(heartbeat_timeout)
         .unwrap_or(Timestamp::MAX);
     by_ttl.min(by_heartbeat)
 }
@@ -317,12 +319,22 @@ mod tests {
         let event = sample();
         let t0 = event.opens_at;
         assert_eq!(
-            session_deadline(t0, t0, &event),
+            session_deadline(
+                t0,
+                t0,
+                event.queue.session_ttl,
+                event.queue.heartbeat_timeout
+            ),
             t0.checked_add(Duration::from_secs(30)).unwrap()
         );
         let late = t0.checked_add(Duration::from_secs(290)).unwrap();
         assert_eq!(
-            session_deadline(t0, late, &event),
+            session_deadline(
+                t0,
+                late,
+                event.queue.session_ttl,
+                event.queue.heartbeat_timeout
+            ),
             t0.checked_add(Duration::from_secs(300)).unwrap()
         );
     }

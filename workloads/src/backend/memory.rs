@@ -10,7 +10,7 @@ use std::{
 use async_trait::async_trait;
 use jiff::Timestamp;
 use rand::{SeedableRng, seq::SliceRandom};
-use twinkle_domain::{EventId, OpeningMode, QueueCounters, QueueId};
+use twinkle_domain::{EventId, OpeningMode, QueueCounters, QueueId, queue::session_deadline};
 
 use crate::{
     Error, Result,
@@ -146,12 +146,6 @@ impl MemoryStore {
     }
 }
 
-fn deadline(admitted_at: Timestamp, now: Timestamp, ttl: Duration, hb: Duration) -> Timestamp {
-    let by_ttl = admitted_at.checked_add(ttl).unwrap_or(Timestamp::MAX);
-    let by_hb = now.checked_add(hb).unwrap_or(Timestamp::MAX);
-    by_ttl.min(by_hb)
-}
-
 #[async_trait]
 impl QueueStore for MemoryStore {
     async fn assign(&self, entries: &[QueueEntry], mode: OpeningMode) -> Result<Vec<Assignment>> {
@@ -231,7 +225,7 @@ impl QueueStore for MemoryStore {
             let n = budget.min(free).min(q.assigned - q.serving);
             for seq in q.serving + 1..=q.serving + n {
                 if let Some(id) = q.id_of.get(&seq).cloned() {
-                    let d = deadline(now, now, session_ttl, heartbeat_timeout);
+                    let d = session_deadline(now, now, session_ttl, heartbeat_timeout);
                     q.sessions.insert(id, (now, d));
                 }
             }
@@ -258,7 +252,7 @@ impl QueueStore for MemoryStore {
     ) -> Result<bool> {
         self.with(event, |q| match q.sessions.get_mut(id) {
             Some((admitted_at, d)) if *d > now => {
-                *d = deadline(*admitted_at, now, session_ttl, heartbeat_timeout);
+                *d = session_deadline(*admitted_at, now, session_ttl, heartbeat_timeout);
                 true
             }
             _ => false,

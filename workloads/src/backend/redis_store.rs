@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use rand::{SeedableRng, seq::SliceRandom};
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
-use twinkle_domain::{EventId, OpeningMode, QueueCounters, QueueId};
+use twinkle_domain::{EventId, OpeningMode, QueueCounters, QueueId, queue::session_deadline};
 
 use crate::{
     Error, Result,
@@ -208,7 +208,9 @@ impl QueueStore for RedisStore {
     ) -> Result<AdmitOutcome> {
         let keys = Keys::of(event);
         let now_ms = now.as_millisecond();
-        let first_deadline = now_ms + millis(session_ttl).min(millis(heartbeat_timeout));
+        // Admission counts as the first heartbeat; admit.lua stores this.
+        let first_deadline =
+            session_deadline(now, now, session_ttl, heartbeat_timeout).as_millisecond();
         let (admitted, expired, assigned, serving, active): (u64, u64, u64, u64, u64) = self
             .admit
             .key(&keys.ctr)
