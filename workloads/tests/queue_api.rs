@@ -10,7 +10,7 @@ use std::{collections::HashSet, time::Duration};
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use support::{Kind, client, enter, eventually, open_web, start, status};
+use support::{Kind, client, enter, eventually, ever_admitted, open_web, start, status};
 use twinkle_domain::tokens::{TokenKeys, TokenKind};
 use twinkle_workloads::web::WebConfig;
 
@@ -219,20 +219,11 @@ async fn admission_rate_is_respected(kind: Kind) {
     for _ in 0..40 {
         tickets.push(enter(&base, &id).await.1);
     }
-    let admitted = |tickets: Vec<String>, base: String, id: String| async move {
-        let mut n = 0;
-        for t in &tickets {
-            if status(&base, &id, t).await["admitted"] == true {
-                n += 1;
-            }
-        }
-        n
-    };
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let a = admitted(tickets.clone(), base.clone(), id.clone()).await;
+    let a = ever_admitted(&base, &id, &tickets).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let b = admitted(tickets.clone(), base.clone(), id.clone()).await;
-    let rate = f64::from(b - a) / 3.0;
+    let b = ever_admitted(&base, &id, &tickets).await;
+    let rate = (b - a) as f64 / 3.0;
     assert!(
         (3.5..=6.5).contains(&rate),
         "measured {rate}/s over 3 s, configured 5/s ({a} → {b})"

@@ -17,7 +17,7 @@ use std::{
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use support::{Kind, enter, open_web, status};
+use support::{Kind, enter, ever_admitted, open_web};
 use tokio::sync::watch;
 use twinkle_domain::{EventId, OpeningMode, QueueCounters, QueueId, tokens::TokenKeys};
 use twinkle_e2e::stack::{Stack, unique};
@@ -29,17 +29,6 @@ use twinkle_workloads::{
     runtime::{self, Backends, RunOptions},
     web::{AppState, EventRuntime, Hub, app},
 };
-
-async fn admitted(base: &str, id: &str, tickets: &[String]) -> usize {
-    let mut n = 0;
-    for t in tickets {
-        let s = status(base, id, t).await;
-        if s["admitted"] == true || s["sessionEnded"] == true {
-            n += 1;
-        }
-    }
-    n
-}
 
 /// Two pods run the admission loop; only the lease holder admits (the rate
 /// does not double), and when it dies the other takes over.
@@ -76,9 +65,9 @@ async fn admission_is_single_and_survives_the_leader_dying() {
     }
     // Both pods tick; the admitted count grows at one loop's rate (5/s).
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = admitted(&base_b, &id, &tickets).await;
+    let before = ever_admitted(&base_b, &id, &tickets).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = admitted(&base_b, &id, &tickets).await;
+    let after = ever_admitted(&base_b, &id, &tickets).await;
     let rate = (after - before) as f64 / 2.0;
     assert!(
         (3.0..=7.5).contains(&rate),
@@ -87,10 +76,10 @@ async fn admission_is_single_and_survives_the_leader_dying() {
 
     // The leader dies; within the lease TTL the other pod continues.
     pod_a.shutdown().await.unwrap();
-    let at_death = admitted(&base_b, &id, &tickets).await;
+    let at_death = ever_admitted(&base_b, &id, &tickets).await;
     assert!(at_death < tickets.len(), "admission not finished yet");
     let resumed = support::eventually(Duration::from_secs(6), || async {
-        admitted(&base_b, &id, &tickets).await >= at_death + 5
+        ever_admitted(&base_b, &id, &tickets).await >= at_death + 5
     })
     .await;
     assert!(resumed, "pod B took over the admission loop");

@@ -135,6 +135,19 @@ pub async fn status(base: &str, event: &str, ticket: &str) -> serde_json::Value 
     r.json().await.unwrap()
 }
 
+/// How many of these customers have been admitted so far (including those
+/// whose session has since ended): the serving counter as they see it.
+pub async fn ever_admitted(base: &str, event: &str, tickets: &[String]) -> usize {
+    let mut n = 0;
+    for t in tickets {
+        let s = status(base, event, t).await;
+        if s["admitted"] == true || s["sessionEnded"] == true {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Polls until `check` holds or the timeout passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where
