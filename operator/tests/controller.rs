@@ -4,9 +4,10 @@
 //! Kafka and in the cluster (Deployments, HPAs, status, deletion).
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
+mod support;
+
 use std::{
     collections::HashMap,
-    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -16,40 +17,13 @@ use rdkafka::{
     consumer::{BaseConsumer, Consumer as _},
 };
 use serde_json::{Value, json};
+use support::{install_crd, repo};
 use twinkle_e2e::stack::{Stack, unique};
 use twinkle_operator::{
     crd::TicketEvent,
     plan::{Plan, TopicRole, topic_name},
     sizing::Workload,
 };
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-async fn install_crd(stack: &Stack) {
-    let crd = repo("crds/ticketevent.yaml");
-    stack
-        .kubectl(&[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=twinkle-operator-tests",
-            "-f",
-            crd.to_str().unwrap(),
-        ])
-        .await
-        .unwrap();
-    stack
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/ticketevents.ticket.twinkle.dev",
-        ])
-        .await
-        .unwrap();
-}
 
 /// The demo manifest, pointed at the test Kafka, without DR, opening soon
 /// (so it is inside the pre-scale lead and sized for the forecast).

@@ -3,51 +3,22 @@
 //! with the message its `# expect:` line names, and a created TicketEvent
 //! gets its defaults, status subresource and printer columns.
 
+mod support;
+
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
+use support::{install_crd, repo};
 use twinkle_e2e::{
     Error,
     stack::{Stack, unique},
 };
 
-const CRD: &str = "ticketevents.ticket.twinkle.dev";
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
 fn text(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
-}
-
-/// Applies the committed CRD (the drift test keeps it equal to the types)
-/// and waits until the API server serves it.
-async fn install_crd(stack: &Stack) {
-    let crd = repo("crds/ticketevent.yaml");
-    stack
-        .kubectl(&[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=twinkle-operator-tests",
-            "-f",
-            text(&crd),
-        ])
-        .await
-        .expect("kubectl apply the CRD");
-    stack
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            &format!("crd/{CRD}"),
-        ])
-        .await
-        .expect("CRD established");
 }
 
 /// `kubectl apply --dry-run=server`: Ok(stdout) if accepted, Err(stderr)

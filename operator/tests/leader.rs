@@ -5,13 +5,12 @@
 // A failed unwrap is a failed test here; helpers outside #[test] fns too.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::{path::Path, process::Stdio, time::Duration};
 
+use support::install_crd;
 use twinkle_e2e::stack::{Stack, unique};
-
-fn repo(path: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
 
 fn spawn_operator(stack: &Stack, ns: &str, identity: &str, log: &Path) -> tokio::process::Child {
     let out = std::fs::File::create(log).unwrap();
@@ -106,27 +105,7 @@ async fn wait_ready(stack: &Stack, ns: &str, name: &str, timeout: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
     let stack = Stack::require();
-    let crd = repo("crds/ticketevent.yaml");
-    stack
-        .kubectl(&[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=twinkle-operator-tests",
-            "-f",
-            crd.to_str().unwrap(),
-        ])
-        .await
-        .unwrap();
-    stack
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/ticketevents.ticket.twinkle.dev",
-        ])
-        .await
-        .unwrap();
+    install_crd(&stack).await;
     let ns = unique("leader");
     stack.kubectl(&["create", "namespace", &ns]).await.unwrap();
     let dir = std::env::temp_dir().join(unique("leader"));
