@@ -284,6 +284,25 @@ async fn topics_workloads_resizing_and_deletion() {
     expect_topics(&stack, &ns, name, grown.topics[0].partitions as usize);
     expect_workloads(&stack, &ns, name, &shrunk).await;
 
+    // 3b. The HPA scales a Deployment up (here kubectl, another field
+    // manager): the change wakes the controller, which keeps the count
+    // instead of forcing the plan back.
+    let scaled = replicas(&shrunk, Workload::BookingApi) + 5;
+    let deployment = format!("deployment/{name}-booking-api");
+    stack
+        .kubectl(&[
+            "scale",
+            "-n",
+            &ns,
+            &deployment,
+            &format!("--replicas={scaled}"),
+        ])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let d = get(&stack, &ns, &deployment).await;
+    assert_eq!(d["spec"]["replicas"], scaled, "the HPA's scale-up stands");
+
     // 4. Deleted with Retain: the topics stay.
     stack
         .kubectl(&[

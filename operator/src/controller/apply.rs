@@ -168,7 +168,18 @@ async fn reconcile_workloads(te: &TicketEvent, plan: &Plan, ctx: &Context) -> Re
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let mut pending = Vec::new();
     for deployment in &objects.deployments {
-        let applied = ssa(&deployments, deployment).await?;
+        let mut deployment = deployment.clone();
+        let current = deployments.get_opt(&deployment.name_any()).await?;
+        if let Some(spec) = deployment.spec.as_mut() {
+            let planned = spec.replicas.unwrap_or(1);
+            let last = current
+                .as_ref()
+                .and_then(|d| d.annotations().get(workloads::PLANNED_REPLICAS))
+                .and_then(|v| v.parse().ok());
+            let now = current.as_ref().and_then(|d| d.spec.as_ref()?.replicas);
+            spec.replicas = Some(workloads::replicas_to_apply(planned, now, last));
+        }
+        let applied = ssa(&deployments, &deployment).await?;
         let generation = applied.metadata.generation.unwrap_or(0);
         let observed = applied
             .status

@@ -59,6 +59,22 @@ fn typed<T: DeserializeOwned>(what: &'static str, value: Value) -> Result<T> {
     serde_json::from_value(value).map_err(|source| Error::Json { what, source })
 }
 
+/// Annotation on each Deployment: the replicas the operator last planned.
+pub const PLANNED_REPLICAS: &str = "ticket.twinkle.dev/planned-replicas";
+
+/// The replicas to apply to a Deployment. The plan is the floor; the HPA
+/// (same floor) may add pods between reconciles. If the Deployment still has
+/// what the operator planned last time, nobody else scaled it and the new
+/// plan applies (up or down). If it has something else, the HPA scaled it:
+/// its count stands (raised to the new plan if that is higher), and scaling
+/// back down is the HPA's job — so reconciles never fight the autoscaler.
+pub fn replicas_to_apply(planned: i32, current: Option<i32>, last_planned: Option<i32>) -> i32 {
+    match (current, last_planned) {
+        (Some(current), Some(last)) if current != last => current.max(planned),
+        _ => planned,
+    }
+}
+
 pub fn config_map_name(event: &str) -> String {
     format!("{event}-event")
 }
@@ -70,6 +86,11 @@ fn labels(event: &str, component: &str) -> Value {
         "app.kubernetes.io/component": component,
         "app.kubernetes.io/managed-by": "twinkle-operator",
     })
+}
+
+fn with_planned(mut metadata: Value, replicas: i32) -> Value {
+    metadata["annotations"] = json!({ PLANNED_REPLICAS: replicas.to_string() });
+    metadata
 }
 
 /// The objects for `event` sized by `plan`.
@@ -138,12 +159,10 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
             "Deployment",
             json!({
                 "apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": meta(object, component),
+                "metadata": with_planned(meta(object, component), replicas),
                 "spec": {
-                    // The plan's replicas; the HPA (min = the same number)
-                    // may add pods between reconciles, and the next
-                    // reconcile (at the latest at the next window change)
-                    // brings the count back to the plan.
+                    // The plan's replicas; `apply` keeps an HPA scale-up
+                    // (see `replicas_to_apply`).
                     "replicas": replicas,
                     "selector": {"matchLabels": selector},
                     "template": {
@@ -269,6 +288,10 @@ pub(crate) mod tests {
             .unwrap()
             .replicas_now;
         assert_eq!(value["spec"]["replicas"], want);
+        assert_eq!(
+            value["metadata"]["annotations"][PLANNED_REPLICAS],
+            want.to_string()
+        );
         let pod = &value["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
         assert_eq!(
@@ -313,6 +336,20 @@ pub(crate) mod tests {
         let config: twinkle_domain::EventConfig =
             serde_json::from_str(cm["data"]["event.json"].as_str().unwrap()).unwrap();
         assert_eq!(config.id.as_str(), "winter-popup");
+    }
+
+    #[test]
+    fn replicas_follow_the_plan_unless_the_hpa_scaled() {
+        // New Deployment, or untouched since the last plan: the plan wins.
+        assert_eq!(replicas_to_apply(5, None, None), 5);
+        assert_eq!(replicas_to_apply(3, Some(5), Some(5)), 3);
+        assert_eq!(replicas_to_apply(8, Some(5), Some(5)), 8);
+        // The HPA scaled to 9: kept, even when the plan shrinks...
+        assert_eq!(replicas_to_apply(3, Some(9), Some(5)), 9);
+        // ...and raised when the plan grows past it (pre-scaling).
+        assert_eq!(replicas_to_apply(12, Some(9), Some(5)), 12);
+        // No annotation (created by an older operator): the plan.
+        assert_eq!(replicas_to_apply(4, Some(9), None), 4);
     }
 
     #[test]
