@@ -12,6 +12,8 @@
 //  A, without reloading, sees `tiny` disabled; a click that raced the update
 //    gets the "sold out, pick another" page; A then books `early`.
 //  C (no WebSocket at all): the same walk on HTTP polling, books `late`.
+//  D: its queue socket is closed with 1012 ("restart") mid-wait; the page
+//    reconnects by itself and is admitted.
 //
 // Prints one JSON line: {screenshots, timings, ...}; exits 1 on a failed check
 // (after a screenshot of the failing page under OUT_DIR/failure-*.png).
@@ -94,6 +96,23 @@ async function announced(page, pattern, what) {
   } catch (_) {
     check(false, `${what} (live region: "${await page.textContent('#announce')}")`);
   }
+}
+
+// Customers waiting ahead, entered over plain HTTP.
+async function joinLine(count) {
+  for (let i = 0; i < count; i += 1) {
+    const res = await fetch(`${base}/api/events/${eventId}/queue`, { method: 'POST' });
+    check(res.status === 201, `extra customer entered (${res.status})`);
+  }
+}
+
+// Every visible button has an accessible name.
+async function namedButtons(page, what) {
+  const unnamed = await page.$$eval('button', (buttons) => buttons
+    .filter((b) => b.offsetParent !== null)
+    .filter((b) => !(b.getAttribute('aria-label') || b.textContent).trim())
+    .map((b) => b.outerHTML));
+  check(unnamed.length === 0, `${what}: buttons without a name: ${unnamed.join(' ')}`);
 }
 
 async function noHorizontalScroll(page, what) {
@@ -205,9 +224,27 @@ async function walk(browser) {
   await a.page.evaluate(() => { window.__sameDocument = 'still here'; });
   await noHorizontalScroll(a.page, 'slot picker');
 
+  await namedButtons(a.page, 'slot picker');
+
+  // ---- D: the server "restarts" mid-wait (close 1012): the page reconnects
+  // by itself, keeps its place and is admitted.
+  await joinLine(15);
+  const d = await newCustomer(browser, 'D', { locale: 'en-US' });
+  let queueSockets = 0;
+  await d.context.routeWebSocket(/\/queue$/, (ws) => {
+    queueSockets += 1;
+    ws.connectToServer();
+    if (queueSockets === 1) {
+      setTimeout(() => ws.close({ code: 1012, reason: 'restart' }).catch(() => {}), 400);
+    }
+  });
+  await enterAndWait(d);
+  check(queueSockets >= 2, `D reconnected after 1012 (${queueSockets} queue sockets)`);
+  timings.dQueueSockets = queueSockets;
+
   if (queueOnly) {
     await shot(a.page, '03-picker');
-    await cspClean(a.page, 'A');
+    for (const customer of [a, d]) await cspClean(customer.page, customer.name);
     return;
   }
 
@@ -223,7 +260,12 @@ async function walk(browser) {
   const b = await newCustomer(browser, 'B', { locale: 'en-US' });
   await enterAndWait(b);
   check(await b.page.getAttribute('html', 'lang') === 'en', 'en-US browser gets English');
-  timings.bConfirmMs = await bookSlot(b.page, 'tiny', 'confirmed');
+  // B books with the keyboard: focus the slot, press Enter.
+  await b.page.focus('button.slot[data-slot="tiny"]');
+  const bStarted = Date.now();
+  await b.page.keyboard.press('Enter');
+  await b.page.waitForSelector('#view-result[data-kind="confirmed"]', { timeout: 20000 });
+  timings.bConfirmMs = Date.now() - bStarted;
   const bConfirmedAt = Date.now();
   const ref = (await b.page.textContent('#result-ref')).trim();
   check(ref.length > 0, 'confirmation shows a reference');
@@ -272,7 +314,7 @@ async function walk(browser) {
     null, { timeout: 10000 });
   timings.cConfirmMs = await bookSlot(c.page, 'late', 'confirmed');
 
-  for (const customer of [a, b, c]) await cspClean(customer.page, customer.name);
+  for (const customer of [a, b, c, d]) await cspClean(customer.page, customer.name);
 }
 
 main().then(() => {
