@@ -896,6 +896,11 @@
     stopHeartbeat();
     slotsFeed.stop();
     showResult(b.status, b);
+    if (S.token && (!S.info || S.info.perCustomerLimit <= 1)) {
+      // Nothing more to book: hand the place to the next in line now rather
+      // than at expiry (a no-op if booking already ended the session).
+      api('DELETE', `${eventPath()}/session`, { token: S.token });
+    }
   }
 
   // ---- result page
@@ -922,6 +927,7 @@
       closed: ['closedTitle', 'closedDetail'],
       error: ['errorTitle', 'errorDetail'],
     }[r.kind];
+    $('result-event').textContent = S.info ? S.info.title : '';
     $('result-title').textContent = t(texts[0]);
     $('result-detail').textContent = t(texts[1], { label, n });
     const view = $('view-result');
@@ -948,6 +954,11 @@
     if (!r.ok || !r.data) return false;
     const status = r.data;
     const saved = loadBooking();
+    if (saved && (saved.status === 'confirmed' || saved.status === 'already_booked')) {
+      S.booking = saved;
+      showResult(saved.status, saved);
+      return true;
+    }
     if (status.admitted && status.token) {
       S.token = status.token;
       if (saved && saved.status === 'pending') {
@@ -963,11 +974,6 @@
       return true;
     }
     if (status.sessionEnded) {
-      if (saved && (saved.status === 'confirmed' || saved.status === 'already_booked')) {
-        S.booking = saved;
-        showResult(saved.status, saved);
-        return true;
-      }
       if (saved && saved.status === 'pending' && saved.requestId) {
         // The session ended while deciding (a confirmation ends it).
         S.booking = saved;
