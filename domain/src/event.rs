@@ -83,6 +83,15 @@ string_id!(
     "1-64 characters of A-Z, a-z, 0-9 and '-'"
 );
 
+string_id!(
+    /// A booking request (minted by the API, or derived from the client's
+    /// idempotency key so retries name the same request).
+    RequestId,
+    64,
+    |c| c.is_ascii_alphanumeric() || c == '-',
+    "1-64 characters of A-Z, a-z, 0-9 and '-'"
+);
+
 /// A bookable time slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

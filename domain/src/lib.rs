@@ -3,12 +3,14 @@
 //! edges convert to and from these.
 #![forbid(unsafe_code)]
 
+pub mod booking;
 pub mod event;
 pub mod queue;
 pub mod tokens;
 pub mod window;
 
-pub use event::{EventConfig, EventId, OpeningMode, QueueConfig, QueueId, Slot, SlotId};
+pub use booking::{Booking, BookingStatus, Decision, SlotAvailability, SlotCount};
+pub use event::{EventConfig, EventId, OpeningMode, QueueConfig, QueueId, RequestId, Slot, SlotId};
 pub use queue::{EnterRefusal, QueueCounters, QueueStatus};
 pub use window::Window;
 

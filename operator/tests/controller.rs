@@ -21,7 +21,7 @@ use support::{install_crd, repo};
 use twinkle_e2e::stack::{Stack, unique};
 use twinkle_operator::{
     crd::TicketEvent,
-    plan::{Plan, TopicRole, topic_name},
+    plan::{Plan, TopicRole, topic_name, topic_prefix},
     sizing::Workload,
 };
 
@@ -164,6 +164,8 @@ async fn expect_workloads(stack: &Stack, ns: &str, name: &str, plan: &Plan) {
     for (workload, suffix) in [
         (Workload::QueueApi, "queue-api"),
         (Workload::QueueConsumer, "queue-consumer"),
+        (Workload::BookingApi, "booking-api"),
+        (Workload::BookingConsumer, "booking-consumer"),
     ] {
         let want = replicas(plan, workload);
         let d = get(stack, ns, &format!("deployment/{name}-{suffix}")).await;
@@ -173,13 +175,15 @@ async fn expect_workloads(stack: &Stack, ns: &str, name: &str, plan: &Plan) {
         assert_eq!(owner["name"], name);
         assert_eq!(owner["controller"], true);
         let args = &d["spec"]["template"]["spec"]["containers"][0]["args"];
-        assert_eq!(args[4], topic_name(ns, name, TopicRole::Queue), "{args}");
+        assert_eq!(args[0], suffix, "{args}");
+        assert_eq!(args[4], topic_prefix(ns, name), "{args}");
         let hpa = get(stack, ns, &format!("hpa/{name}-{suffix}")).await;
         assert_eq!(hpa["spec"]["minReplicas"], want, "{suffix} HPA min");
         assert_eq!(hpa["spec"]["maxReplicas"], 40);
         assert_eq!(hpa["metadata"]["ownerReferences"][0]["name"], name);
     }
     get(stack, ns, &format!("service/{name}-queue-api")).await;
+    get(stack, ns, &format!("service/{name}-booking-api")).await;
     let cm = get(stack, ns, &format!("configmap/{name}-event")).await;
     let config: twinkle_domain::EventConfig =
         serde_json::from_str(cm["data"]["event.json"].as_str().unwrap()).unwrap();

@@ -1,16 +1,20 @@
 //! Twinkle Ticket workloads: the virtual waiting room (queue API, assigner,
-//! admission loop) and, later, booking and the customer pages.
+//! admission loop), booking (API, decider, rebuild) and the customer pages.
 //!
 //! Layout: `ports` are the traits the logic needs; `backend` holds the
-//! embedded and Kafka/Redis adapters; `assigner` and `admission` are the
-//! background loops; `web` is the HTTP surface.
+//! embedded and Kafka/Redis adapters; `assigner`, `decider` (both on
+//! `consume`) and `admission` are the background loops; `web` is the HTTP
+//! surface.
 #![forbid(unsafe_code)]
 
 pub mod admission;
 pub mod assigner;
 pub mod backend;
+pub mod consume;
+pub mod decider;
 pub mod metrics;
 pub mod ports;
+pub mod rebuild;
 pub mod runtime;
 pub mod shutdown;
 pub mod web;

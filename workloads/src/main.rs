@@ -4,7 +4,14 @@
 //!   real ones with `--kafka`/`--redis`): the README's first command.
 //! * `twinkle queue-api` — the queue API (+ admission loop under a lease).
 //! * `twinkle queue-consumer` — the assigner (Kafka → Redis sequence numbers).
+//! * `twinkle booking-api` — the booking API and the slots WebSocket.
+//! * `twinkle booking-consumer` — the decider (Kafka → Redis decisions →
+//!   outcomes topic).
+//! * `twinkle booking check|rebuild` — compare the seat inventory with the
+//!   outcomes topic, or recompute it from there.
 #![forbid(unsafe_code)]
+
+mod booking_cli;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -50,6 +57,47 @@ enum Command {
     QueueApi(ServiceArgs),
     /// The assigner: consumes the queue topic, assigns sequence numbers.
     QueueConsumer(ServiceArgs),
+    /// The booking API: book, booking status, live seats (HTTP + WebSocket).
+    BookingApi(ServiceArgs),
+    /// The decider: consumes the bookings topic, decides each request in
+    /// Redis, appends the outcome to the outcomes topic, then commits.
+    BookingConsumer(ServiceArgs),
+    /// Operations on the seat inventory.
+    #[command(subcommand)]
+    Booking(BookingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BookingCommand {
+    /// Compare the Redis inventory with the outcomes topic (exit 1 if they
+    /// disagree or an invariant is broken in the log).
+    Check(InventoryArgs),
+    /// Recompute the Redis inventory from the outcomes topic. Stop the
+    /// booking consumers first (scale them to 0).
+    Rebuild(InventoryArgs),
+}
+
+#[derive(Debug, Args)]
+struct InventoryArgs {
+    /// The event (TicketEvent manifest or event config).
+    #[arg(long, env = "TWINKLE_EVENT")]
+    event: PathBuf,
+    #[arg(long, env = "TWINKLE_KAFKA")]
+    kafka: String,
+    #[arg(long, env = "TWINKLE_REDIS")]
+    redis: String,
+    /// Kafka topic prefix (see the services' `--topic-prefix`).
+    #[arg(long, env = "TWINKLE_TOPIC_PREFIX")]
+    topic_prefix: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Human)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -69,16 +117,16 @@ struct ServiceArgs {
     /// Lease identity (defaults to the pod name).
     #[arg(long, env = "POD_NAME", default_value = "twinkle")]
     holder: String,
-    /// Kafka consumer group of the assigner.
-    #[arg(long, env = "TWINKLE_GROUP", default_value = "twinkle-assigner")]
+    /// Kafka consumer-group prefix (`<group>.assigner`, `<group>.decider`).
+    #[arg(long, env = "TWINKLE_GROUP", default_value = "twinkle")]
     group: String,
     /// Trust X-Forwarded-For for client IPs (only behind a trusted LB).
     #[arg(long, env = "TWINKLE_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
-    /// Kafka queue topic. Unset: `twinkle.<event>.queue`; the operator
-    /// passes its namespaced `<namespace>.<name>.queue`.
-    #[arg(long, env = "TWINKLE_QUEUE_TOPIC")]
-    queue_topic: Option<String>,
+    /// Kafka topic prefix: topics are `<prefix>.queue|bookings|outcomes`.
+    /// Unset: `twinkle.<event>`; the operator passes `<namespace>.<name>`.
+    #[arg(long, env = "TWINKLE_TOPIC_PREFIX")]
+    topic_prefix: Option<String>,
 }
 
 /// Reads the event to serve: a `TicketEvent` manifest (what `kubectl apply`
@@ -117,7 +165,16 @@ fn read_secret(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     Ok(secret.trim_ascii().to_vec())
 }
 
-fn service(args: ServiceArgs, api: bool) -> anyhow::Result<RunOptions> {
+/// Which background loop a service process runs besides its HTTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    QueueApi,
+    QueueConsumer,
+    BookingApi,
+    BookingConsumer,
+}
+
+fn service(args: ServiceArgs, role: Role) -> anyhow::Result<RunOptions> {
     Ok(RunOptions {
         listen: args.listen,
         events: vec![load_event(&args.event)?],
@@ -130,11 +187,12 @@ fn service(args: ServiceArgs, api: bool) -> anyhow::Result<RunOptions> {
             trust_forwarded_for: args.trust_forwarded_for,
             ..WebConfig::default()
         },
-        assigner: !api,
-        admission: api,
+        assigner: role == Role::QueueConsumer,
+        decider: role == Role::BookingConsumer,
+        admission: role == Role::QueueApi,
         holder: args.holder,
         group: args.group,
-        queue_topic: args.queue_topic,
+        topic_prefix: args.topic_prefix,
     })
 }
 
@@ -178,15 +236,19 @@ async fn main() -> anyhow::Result<()> {
                     ..WebConfig::default()
                 },
                 assigner: true,
+                decider: true,
                 admission: true,
                 holder: format!("local-{}", std::process::id()),
                 group: "twinkle-local".to_owned(),
-                queue_topic: None,
+                topic_prefix: None,
             };
             (opts, true)
         }
-        Command::QueueApi(args) => (service(args, true)?, false),
-        Command::QueueConsumer(args) => (service(args, false)?, false),
+        Command::QueueApi(args) => (service(args, Role::QueueApi)?, false),
+        Command::QueueConsumer(args) => (service(args, Role::QueueConsumer)?, false),
+        Command::BookingApi(args) => (service(args, Role::BookingApi)?, false),
+        Command::BookingConsumer(args) => (service(args, Role::BookingConsumer)?, false),
+        Command::Booking(command) => return booking_cli::run(command).await,
     };
     let first_event = opts
         .events
@@ -259,10 +321,11 @@ mod tests {
             token_secret: vec![7; 32],
             web: WebConfig::default(),
             assigner: true,
+            decider: true,
             admission: true,
             holder: "test".to_owned(),
             group: "test".to_owned(),
-            queue_topic: None,
+            topic_prefix: None,
         })
         .await
         .unwrap();

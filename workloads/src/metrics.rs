@@ -19,6 +19,26 @@ pub struct EnterLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub event: String,
+    /// `confirmed`, `sold_out`, `already_booked`.
+    pub decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BookLabels {
+    pub event: String,
+    /// `accepted`, `repeat`, `refused`, `failed`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SlotLabels {
+    pub event: String,
+    pub slot: String,
+}
+
 type HistogramFamily = Family<EventLabel, Histogram, fn() -> Histogram>;
 
 fn produce_histogram() -> Histogram {
@@ -38,6 +58,10 @@ pub struct Metrics {
     pub active_sessions: Family<EventLabel, Gauge>,
     pub admitted_per_second: Family<EventLabel, Gauge<f64, AtomicU64>>,
     pub ws_clients: Family<EventLabel, Gauge>,
+    pub book_requests: Family<BookLabels, Counter>,
+    pub booking_decisions: Family<DecisionLabels, Counter>,
+    pub slot_remaining: Family<SlotLabels, Gauge>,
+    pub inventory_consistent: Family<EventLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -75,8 +99,36 @@ impl Default for Metrics {
             "Open queue WebSockets on this pod",
             ws_clients.clone(),
         );
+        let book_requests = Family::<BookLabels, Counter>::default();
+        registry.register(
+            "booking_requests",
+            "Booking requests by result",
+            book_requests.clone(),
+        );
+        let booking_decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "booking_decisions",
+            "Booking decisions made by this process (redeliveries not counted)",
+            booking_decisions.clone(),
+        );
+        let slot_remaining = Family::<SlotLabels, Gauge>::default();
+        registry.register(
+            "booking_slot_remaining",
+            "Seats left per slot",
+            slot_remaining.clone(),
+        );
+        let inventory_consistent = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "booking_inventory_consistent",
+            "1 when every slot satisfies confirmed == capacity - remaining <= capacity, else 0",
+            inventory_consistent.clone(),
+        );
         Self {
             registry,
+            book_requests,
+            booking_decisions,
+            slot_remaining,
+            inventory_consistent,
             enter,
             produce_seconds,
             waiting,
@@ -110,6 +162,26 @@ impl Metrics {
         self.admitted_per_second
             .get_or_create(&l)
             .set(c.admitted_per_second);
+    }
+
+    /// Updates the inventory gauges from one read of the slot counters.
+    pub fn observe_slots(
+        &self,
+        event: &twinkle_domain::EventId,
+        counts: &[twinkle_domain::SlotCount],
+    ) {
+        for c in counts {
+            self.slot_remaining
+                .get_or_create(&SlotLabels {
+                    event: event.to_string(),
+                    slot: c.slot.to_string(),
+                })
+                .set(i64::from(c.remaining));
+        }
+        let consistent = counts.iter().all(twinkle_domain::SlotCount::consistent);
+        self.inventory_consistent
+            .get_or_create(&Self::label(event))
+            .set(i64::from(consistent));
     }
 
     /// The text exposition format.

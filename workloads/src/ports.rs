@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
-use twinkle_domain::{EventId, OpeningMode, QueueCounters, QueueId};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use twinkle_domain::{
+    Booking, Decision, EventId, OpeningMode, QueueCounters, QueueId, RequestId, Slot, SlotCount,
+    SlotId, booking::Tally,
+};
 
 use crate::Result;
 
@@ -22,19 +25,41 @@ pub struct QueueEntry {
     pub pre_queue: bool,
 }
 
-/// Appends entries durably (the API answers only after the append is acked).
+/// A record of one of an event's logs (Kafka topics): JSON, partitioned by
+/// `key` so one customer's records stay in order.
+pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    fn key(&self) -> &str;
+}
+
+impl Record for QueueEntry {
+    fn key(&self) -> &str {
+        self.queue_id.as_str()
+    }
+}
+
+/// Reports replay progress: (records read, records in the log).
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+/// Appends records durably: `append` returns only once the log acknowledged
+/// (for Kafka: all in-sync replicas, `acks=all`).
 #[async_trait]
-pub trait QueueLog: Send + Sync {
-    async fn append(&self, entry: &QueueEntry) -> Result<()>;
+pub trait Log<R: Record>: Send + Sync {
+    async fn append(&self, record: &R) -> Result<()>;
+    /// Appends several (per-key order kept), returning once all are acked.
+    async fn append_all(&self, records: &[R]) -> Result<()>;
+    /// Every record from the start of the log, in per-key order (rebuilds
+    /// and checks read the outcomes log this way).
+    async fn replay(&self, progress: Progress<'_>) -> Result<Vec<R>>;
     /// Whether the log is reachable (for `/readyz`).
     async fn ready(&self) -> Result<()>;
 }
 
-/// Reads entries in log order for the assigner; `commit` marks everything
-/// returned so far as done (called only after the store applied it).
+/// Reads records in log order as a consumer-group member; `commit` marks
+/// everything returned so far as done (called only after its effect is
+/// durable), so a crash redelivers instead of losing.
 #[async_trait]
-pub trait QueueSource: Send {
-    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<QueueEntry>>;
+pub trait Source<R: Record>: Send {
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<R>>;
     async fn commit(&mut self) -> Result<()>;
 }
 
@@ -119,4 +144,108 @@ pub trait QueueStore: Send + Sync {
 
     /// Whether the store is reachable (for `/readyz`).
     async fn ready(&self) -> Result<()>;
+}
+
+/// A booking request, as appended to the event's bookings topic (keyed by
+/// customer, so one customer's requests are decided in order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingRequest {
+    pub event: EventId,
+    pub request_id: RequestId,
+    pub queue_id: QueueId,
+    pub slot: SlotId,
+    pub requested_at: Timestamp,
+}
+
+impl Record for BookingRequest {
+    fn key(&self) -> &str {
+        self.queue_id.as_str()
+    }
+}
+
+/// A decision, as appended to the outcomes topic before the request's
+/// offset is committed: the log the inventory can be rebuilt from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingOutcome {
+    pub event: EventId,
+    pub request_id: RequestId,
+    pub queue_id: QueueId,
+    pub slot: SlotId,
+    pub decision: Decision,
+    pub decided_at: Timestamp,
+}
+
+impl Record for BookingOutcome {
+    fn key(&self) -> &str {
+        self.queue_id.as_str()
+    }
+}
+
+/// Registering an accepted request under its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// First time this id is seen.
+    New,
+    /// The same request again (a client retry with its idempotency key).
+    Repeat,
+    /// The id is taken by a different request (same key, other slot).
+    Conflict,
+}
+
+/// What deciding one request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decided {
+    pub decision: Decision,
+    /// The customer's confirmed bookings after this decision.
+    pub customer_confirmed: u32,
+    /// False when the request had been decided before (redelivery): the
+    /// recorded decision is returned and nothing changed.
+    pub fresh: bool,
+}
+
+/// A stored booking and whose it is (only its customer may read it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBooking {
+    pub customer: QueueId,
+    pub booking: Booking,
+}
+
+/// The event's shared seat inventory and booking decisions.
+#[async_trait]
+pub trait BookingStore: Send + Sync {
+    /// Creates the slots that do not exist yet with their capacity. A slot
+    /// that exists is left alone: re-initialising a running sale never
+    /// resets sold seats.
+    async fn init_inventory(&self, event: &EventId, slots: &[Slot]) -> Result<()>;
+
+    /// Records an accepted request, so its status is known while pending.
+    async fn register(&self, request: &BookingRequest) -> Result<Registration>;
+
+    /// Decides requests in order, each atomically (no locks): at the
+    /// customer's limit → `already_booked`; a seat left → take it,
+    /// `confirmed`; else `sold_out` (see `twinkle_domain::booking::decide`).
+    /// A request decided before gets its recorded decision back and changes
+    /// nothing, however often it is redelivered.
+    async fn decide(
+        &self,
+        event: &EventId,
+        per_customer_limit: u32,
+        requests: &[BookingRequest],
+    ) -> Result<Vec<Decided>>;
+
+    /// Bookings by id in one round trip (`None`: unknown id).
+    async fn bookings(
+        &self,
+        event: &EventId,
+        ids: &[RequestId],
+    ) -> Result<Vec<Option<StoredBooking>>>;
+
+    /// Every slot's counters in one round trip.
+    async fn slot_counts(&self, event: &EventId) -> Result<Vec<SlotCount>>;
+
+    /// Replaces counters, customer totals and decisions with the ones
+    /// replayed from the outcomes log (the rebuild; consumers stopped).
+    async fn restore(&self, event: &EventId, slots: &[Slot], tally: &Tally) -> Result<()>;
 }

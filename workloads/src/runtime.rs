@@ -11,13 +11,14 @@ use crate::{
     admission::Admission,
     assigner,
     backend::{
-        kafka::{KafkaLog, KafkaSource, queue_topic},
+        kafka::{self, KafkaLog, KafkaSource, Topics},
         memory::{MemoryLog, MemoryStore},
         redis_store::RedisStore,
     },
+    decider::Decider,
     metrics::Metrics,
-    ports::{QueueLog, QueueSource, QueueStore},
-    web::{AppState, EventRuntime, Hub, WebConfig, app},
+    ports::{BookingOutcome, BookingRequest, BookingStore, Log, QueueEntry, Source},
+    web::{self, AppState, EventRuntime, Hub, SlotHub, WebConfig, app},
 };
 
 /// Where the queue's log and state live.
@@ -39,16 +40,19 @@ pub struct RunOptions {
     pub web: WebConfig,
     /// Run the assigner (queue consumer) in this process.
     pub assigner: bool,
+    /// Run the decider (booking consumer) in this process.
+    pub decider: bool,
     /// Run the admission loop (it only advances the counter while holding
     /// the event's lease, so every API pod may run it).
     pub admission: bool,
     /// Identity in the admission lease (pod name).
     pub holder: String,
-    /// Kafka consumer group of the assigner.
+    /// Kafka consumer group prefix: the assigner joins `<group>.assigner`,
+    /// the decider `<group>.decider`.
     pub group: String,
-    /// Kafka queue topic; `None` keeps `twinkle.<event>.queue`. The operator
-    /// sets its namespaced `<namespace>.<name>.queue`.
-    pub queue_topic: Option<String>,
+    /// Kafka topic prefix; `None` keeps `twinkle.<event>`. The operator sets
+    /// its namespaced `<namespace>.<name>`.
+    pub topic_prefix: Option<String>,
 }
 
 /// A started process; `shutdown` drains it.
@@ -82,71 +86,128 @@ fn stopped(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> 
     }
 }
 
-/// The log, the store, and the assigner's sources (none unless it runs here).
-type Wired = (
-    Arc<dyn QueueLog>,
-    Arc<dyn QueueStore>,
-    Vec<Box<dyn QueueSource>>,
-);
+/// Everything the process talks to, and the consumers' sources (present
+/// only for the loops this process runs).
+struct Wired {
+    web: web::Backends,
+    outcomes: Arc<dyn Log<BookingOutcome>>,
+    queue_source: Option<Box<dyn Source<QueueEntry>>>,
+    booking_source: Option<Box<dyn Source<BookingRequest>>>,
+}
 
-/// Connects the backends, starts loops and the server.
-pub async fn start(opts: RunOptions) -> Result<Running> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let keys = TokenKeys::from_secret(&opts.token_secret)?;
-    let mut tasks = Vec::new();
-
-    let (log, store, sources): Wired = match &opts.backends {
+async fn wire(opts: &RunOptions) -> Result<Wired> {
+    match &opts.backends {
         Backends::Embedded => {
-            let log = MemoryLog::default();
-            let sources: Vec<Box<dyn QueueSource>> = if opts.assigner {
-                vec![Box::new(log.source())]
-            } else {
-                Vec::new()
-            };
-            (Arc::new(log), Arc::new(MemoryStore::default()), sources)
+            let queue_log = MemoryLog::<QueueEntry>::default();
+            let booking_log = MemoryLog::<BookingRequest>::default();
+            let store = Arc::new(MemoryStore::default());
+            Ok(Wired {
+                queue_source: opts
+                    .assigner
+                    .then(|| Box::new(queue_log.source()) as Box<dyn Source<QueueEntry>>),
+                booking_source: opts
+                    .decider
+                    .then(|| Box::new(booking_log.source()) as Box<dyn Source<BookingRequest>>),
+                web: web::Backends {
+                    queue_log: Arc::new(queue_log),
+                    queue_store: store.clone(),
+                    booking_log: Arc::new(booking_log),
+                    bookings: store,
+                },
+                outcomes: Arc::new(MemoryLog::<BookingOutcome>::default()),
+            })
         }
-        Backends::Real { kafka, redis } => {
+        Backends::Real {
+            kafka: bootstrap,
+            redis,
+        } => {
             // One event per process in production (the operator deploys
             // each TicketEvent's workloads separately).
             let event = opts
                 .events
                 .first()
                 .ok_or_else(|| Error::Backend("no event configured".into()))?;
-            let topic = opts
-                .queue_topic
-                .clone()
-                .unwrap_or_else(|| queue_topic(&event.id));
-            let log = KafkaLog::new(kafka, topic.clone())?;
-            let store = RedisStore::connect(redis).await?;
-            let sources: Vec<Box<dyn QueueSource>> = if opts.assigner {
-                vec![Box::new(KafkaSource::new(kafka, &opts.group, &topic)?)]
-            } else {
-                Vec::new()
+            let topics = match &opts.topic_prefix {
+                Some(prefix) => Topics::with_prefix(prefix),
+                None => Topics::for_event(&event.id),
             };
-            (Arc::new(log), Arc::new(store), sources)
+            let producer = kafka::producer(bootstrap)?;
+            let store = Arc::new(RedisStore::connect(redis).await?);
+            let queue_source = if opts.assigner {
+                let group = format!("{}.assigner", opts.group);
+                Some(Box::new(KafkaSource::<QueueEntry>::new(
+                    bootstrap,
+                    &group,
+                    &topics.queue,
+                )?) as Box<dyn Source<QueueEntry>>)
+            } else {
+                None
+            };
+            let booking_source = if opts.decider {
+                let group = format!("{}.decider", opts.group);
+                Some(Box::new(KafkaSource::<BookingRequest>::new(
+                    bootstrap,
+                    &group,
+                    &topics.bookings,
+                )?) as Box<dyn Source<BookingRequest>>)
+            } else {
+                None
+            };
+            Ok(Wired {
+                queue_source,
+                booking_source,
+                web: web::Backends {
+                    queue_log: Arc::new(KafkaLog::new(producer.clone(), bootstrap, topics.queue)),
+                    queue_store: store.clone(),
+                    booking_log: Arc::new(KafkaLog::new(
+                        producer.clone(),
+                        bootstrap,
+                        topics.bookings,
+                    )),
+                    bookings: store,
+                },
+                outcomes: Arc::new(KafkaLog::new(producer, bootstrap, topics.outcomes)),
+            })
         }
-    };
+    }
+}
+
+/// Connects the backends, starts loops and the server.
+pub async fn start(opts: RunOptions) -> Result<Running> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let keys = TokenKeys::from_secret(&opts.token_secret)?;
+    let mut tasks = Vec::new();
+    let wired = wire(&opts).await?;
+    let store = wired.web.queue_store.clone();
+    let bookings: Arc<dyn BookingStore> = wired.web.bookings.clone();
+    let metrics = Arc::new(Metrics::default());
 
     let mut runtimes = Vec::new();
     for event in &opts.events {
         event.validate()?;
         let config = Arc::new(event.clone());
+        // Idempotent: a running sale keeps its sold seats.
+        bookings.init_inventory(&config.id, &config.slots).await?;
         let hub = Hub::spawn(config.id.clone(), store.clone(), stopped(&stop_rx));
+        let slots = SlotHub::spawn(
+            config.clone(),
+            bookings.clone(),
+            metrics.clone(),
+            stopped(&stop_rx),
+        );
         runtimes.push(EventRuntime {
             config: config.clone(),
             hub,
+            slots,
         });
         if opts.admission {
             let admission = Admission::new(config, store.clone(), opts.holder.clone());
             tasks.push(tokio::spawn(admission.run(stopped(&stop_rx))));
         }
     }
-    let mode = opts
-        .events
-        .first()
-        .map(|e| e.queue.opening_mode)
-        .unwrap_or_default();
-    for source in sources {
+    let first = opts.events.first().map(|e| Arc::new(e.clone()));
+    if let (Some(source), Some(event)) = (wired.queue_source, &first) {
+        let mode = event.queue.opening_mode;
         tasks.push(tokio::spawn(assigner::run(
             source,
             store.clone(),
@@ -154,13 +215,21 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
             stopped(&stop_rx),
         )));
     }
+    if let (Some(source), Some(event)) = (wired.booking_source, first) {
+        let decider = Decider {
+            event,
+            bookings: bookings.clone(),
+            sessions: store.clone(),
+            outcomes: wired.outcomes.clone(),
+            metrics: metrics.clone(),
+        };
+        tasks.push(tokio::spawn(decider.run(source, stopped(&stop_rx))));
+    }
 
-    let metrics = Arc::new(Metrics::default());
     let state = AppState::new(
         runtimes,
         keys,
-        log,
-        store,
+        wired.web,
         metrics,
         opts.web.clone(),
         stop_rx.clone(),

@@ -20,7 +20,7 @@ use twinkle_domain::QueueId;
 use twinkle_e2e::stack::{Stack, unique};
 use twinkle_workloads::{
     backend::{kafka::KafkaLog, redis_store::RedisStore},
-    ports::{QueueEntry, QueueLog, QueueStore},
+    ports::{Log, QueueEntry, QueueStore},
 };
 
 const ENTRIES: usize = 20_000;
@@ -78,18 +78,19 @@ fn read_topic(stack: &Stack, topic: &str) -> Vec<(i32, i64, String)> {
 async fn kill_9_mid_stream_neither_duplicates_nor_skips() {
     let stack = Stack::require();
     let event = support::event(1, 1);
-    support::create_topic(&stack, &event, PARTITIONS).await;
+    support::create_topics(&stack, &event, PARTITIONS).await;
     let dir = std::env::temp_dir().join(unique("crash"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("event.json"), serde_json::to_vec(&event).unwrap()).unwrap();
     std::fs::write(dir.join("secret"), support::SECRET).unwrap();
-    let topic = twinkle_workloads::backend::kafka::queue_topic(&event.id);
+    let topic = twinkle_workloads::backend::kafka::Topics::for_event(&event.id).queue;
     let store = RedisStore::connect(&stack.redis_url).await.unwrap();
     let group = unique("assigner");
 
     let mut consumer = spawn_consumer(&stack, &dir, &group);
     // Produce while the consumer consumes.
-    let log = KafkaLog::new(&stack.kafka_bootstrap, topic.clone()).unwrap();
+    let producer = twinkle_workloads::backend::kafka::producer(&stack.kafka_bootstrap).unwrap();
+    let log = KafkaLog::<QueueEntry>::new(producer, &stack.kafka_bootstrap, topic.clone());
     let ids: Vec<QueueId> = (0..ENTRIES)
         .map(|i| format!("c{i:05}").parse().unwrap())
         .collect();

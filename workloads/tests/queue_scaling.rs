@@ -25,9 +25,9 @@ use twinkle_workloads::{
     Result,
     backend::memory::{MemoryLog, MemoryStore},
     metrics::Metrics,
-    ports::{AdmitOutcome, Assignment, QueueEntry, QueueStore},
+    ports::{AdmitOutcome, Assignment, BookingRequest, QueueEntry, QueueStore},
     runtime::{self, Backends, RunOptions},
-    web::{AppState, EventRuntime, Hub, app},
+    web::{self, AppState, EventRuntime, Hub, SlotHub, app},
 };
 
 /// Two pods run the admission loop; only the lease holder admits (the rate
@@ -50,10 +50,11 @@ async fn admission_is_single_and_survives_the_leader_dying() {
         token_secret: support::SECRET.to_vec(),
         web: open_web(),
         assigner: false,
+        decider: false,
         admission: true,
         holder: unique("pod-b"),
         group: unique("group"),
-        queue_topic: None,
+        topic_prefix: None,
     })
     .await
     .unwrap();
@@ -161,7 +162,7 @@ async fn status_fan_out_is_constant_per_pod_per_tick() {
     let event = support::event(1, 1);
     let id = event.id.to_string();
     let store = Arc::new(CountingStore::default());
-    let log = MemoryLog::default();
+    let log = MemoryLog::<QueueEntry>::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = || {
         let mut rx = stop_rx.clone();
@@ -178,12 +179,19 @@ async fn status_fan_out_is_constant_per_pod_per_tick() {
     ));
     let config = Arc::new(event);
     let hub = Hub::spawn(config.id.clone(), dyn_store.clone(), stopped());
+    let seats = Arc::new(MemoryStore::default());
+    let metrics = Arc::new(Metrics::default());
+    let slots = SlotHub::spawn(config.clone(), seats.clone(), metrics.clone(), stopped());
     let state = AppState::new(
-        vec![EventRuntime { config, hub }],
+        vec![EventRuntime { config, hub, slots }],
         TokenKeys::from_secret(support::SECRET).unwrap(),
-        Arc::new(log),
-        dyn_store,
-        Arc::new(Metrics::default()),
+        web::Backends {
+            queue_log: Arc::new(log),
+            queue_store: dyn_store,
+            booking_log: Arc::new(MemoryLog::<BookingRequest>::default()),
+            bookings: seats,
+        },
+        metrics,
         open_web(),
         stop_rx,
     );

@@ -192,7 +192,7 @@ async fn reconcile_workloads(te: &TicketEvent, plan: &Plan, ctx: &Context) -> Re
             true,
             "Applied",
             format!(
-                "{} applied and observed by the deployment controller; booking workloads are not built yet, so none are created",
+                "{} applied and observed by the deployment controller",
                 names.join(", ")
             ),
         )

@@ -2,9 +2,8 @@
 //! Deployments, Services and HPAs, all owned by the TicketEvent so deleting
 //! it garbage-collects them.
 //!
-//! Only the queue workloads exist so far (queue-api, queue-consumer); the
-//! booking service and its consumer are not built yet, so the operator
-//! creates nothing for them (the WorkloadsReady message says so).
+//! Four workloads run the same `twinkle` image: queue-api, queue-consumer,
+//! booking-api and booking-consumer (its subcommand is the component name).
 
 use k8s_openapi::{
     api::{
@@ -20,12 +19,17 @@ use twinkle_crd::TicketEvent;
 
 use crate::{
     Error, Result,
-    plan::{Plan, TopicRole, topic_name},
+    plan::{Plan, topic_prefix},
     sizing::Workload,
 };
 
-/// The workloads that have a binary today.
-pub const BUILT: [Workload; 2] = [Workload::QueueApi, Workload::QueueConsumer];
+/// The workloads, each a `twinkle` subcommand of the same name.
+pub const BUILT: [Workload; 4] = [
+    Workload::QueueApi,
+    Workload::QueueConsumer,
+    Workload::BookingApi,
+    Workload::BookingConsumer,
+];
 
 /// Where the event config is mounted in the pods.
 const EVENT_DIR: &str = "/etc/twinkle";
@@ -106,7 +110,9 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
         (None, None) => return Err(Error::InvalidSpec("kafka has no bootstrap servers".into())),
     };
     let redis = &event.spec.redis.secret_ref;
-    let queue_topic = topic_name(ns, name, TopicRole::Queue);
+    // The workloads name their topics `<prefix>.queue|bookings|outcomes`
+    // (as `topic_name` does) and their consumer groups `<prefix>.<role>`.
+    let prefix = topic_prefix(ns, name);
 
     let mut objects = Objects {
         config_map,
@@ -152,7 +158,7 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
                                 "name": component,
                                 "image": settings.image,
                                 "args": [component, "--event", format!("{EVENT_DIR}/event.json"),
-                                         "--queue-topic", queue_topic],
+                                         "--topic-prefix", prefix],
                                 "env": [
                                     kafka_env,
                                     {"name": "TWINKLE_REDIS", "valueFrom": {"secretKeyRef":
@@ -160,7 +166,7 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
                                     {"name": "TWINKLE_TOKEN_SECRET_FILE",
                                      "value": format!("{TOKEN_DIR}/{}", settings.token_secret_key)},
                                     {"name": "TWINKLE_LOG_JSON", "value": "true"},
-                                    {"name": "TWINKLE_GROUP", "value": format!("{ns}.{name}.assigner")},
+                                    {"name": "TWINKLE_GROUP", "value": prefix},
                                     {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                                 ],
                                 "ports": [{"name": "http", "containerPort": 8080}],
@@ -191,7 +197,7 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
                 },
             }),
         )?);
-        if workload == Workload::QueueApi {
+        if !workload.is_consumer() {
             objects.services.push(typed(
                 "Service",
                 json!({
@@ -250,13 +256,9 @@ pub(crate) mod tests {
         let at = "2026-12-05T00:50:00Z".parse().unwrap(); // pre-scaled
         let plan = Plan::new(&te, "popup", at).unwrap();
         let objects = objects(&te, &plan, &settings()).unwrap();
-        assert_eq!(
-            objects.deployments.len(),
-            2,
-            "booking workloads are not built yet"
-        );
-        assert_eq!(objects.services.len(), 1);
-        assert_eq!(objects.hpas.len(), 2);
+        assert_eq!(objects.deployments.len(), 4);
+        assert_eq!(objects.services.len(), 2, "one per API");
+        assert_eq!(objects.hpas.len(), 4);
         let value = serde_json::to_value(&objects.deployments[0]).unwrap();
         assert_eq!(value["metadata"]["name"], "winter-popup-queue-api");
         assert_eq!(value["metadata"]["ownerReferences"][0]["uid"], "0000-1111");
@@ -281,8 +283,8 @@ pub(crate) mod tests {
                 "queue-api",
                 "--event",
                 "/etc/twinkle/event.json",
-                "--queue-topic",
-                "popup.winter-popup.queue"
+                "--topic-prefix",
+                "popup.winter-popup"
             ])
         );
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);

@@ -54,9 +54,15 @@ impl TopicRole {
     }
 }
 
+/// The prefix of an event's topics and consumer groups (the workloads'
+/// `--topic-prefix`).
+pub fn topic_prefix(namespace: &str, event: &str) -> String {
+    format!("{namespace}.{event}")
+}
+
 /// The Kafka topic name of an event's topic.
 pub fn topic_name(namespace: &str, event: &str, role: TopicRole) -> String {
-    format!("{namespace}.{event}.{}", role.suffix())
+    format!("{}.{}", topic_prefix(namespace, event), role.suffix())
 }
 
 /// The Deployment (and Service) name of an event's workload.

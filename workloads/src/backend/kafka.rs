@@ -1,36 +1,84 @@
-//! The production log: one Kafka topic per event (`twinkle.<event>.queue` by
-//! default), keyed by queue id. The producer is idempotent with `acks=all`,
-//! and batches (linger a few ms, lz4) for throughput; the API answers only
-//! after the broker acknowledged the entry.
+//! The production logs: three Kafka topics per event (queue, bookings,
+//! outcomes), keyed by customer. Producers are idempotent with `acks=all`
+//! and batch (linger a few ms, lz4) for throughput; callers get an answer
+//! only after the broker acknowledged. Consumers commit offsets only when
+//! told to, after the effect of a batch is durable.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, marker::PhantomData, time::Duration};
 
 use async_trait::async_trait;
 use rdkafka::{
     ClientConfig, Message, Offset, TopicPartitionList,
-    consumer::{CommitMode, Consumer, StreamConsumer},
+    consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer},
     producer::{FutureProducer, FutureRecord, Producer},
 };
+use twinkle_domain::EventId;
 
 use crate::{
     Error, Result,
-    ports::{QueueEntry, QueueLog, QueueSource},
+    ports::{Log, Progress, Record, Source},
 };
 
-/// The default queue topic of an event.
-pub fn queue_topic(event: &twinkle_domain::EventId) -> String {
-    format!("twinkle.{event}.queue")
+/// An event's topic names: `<prefix>.queue|bookings|outcomes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub queue: String,
+    pub bookings: String,
+    pub outcomes: String,
 }
 
-/// Producer side: appends entries to the event's queue topic.
-#[derive(Clone)]
-pub struct KafkaLog {
+impl Topics {
+    /// The operator passes its namespaced prefix `<namespace>.<name>`.
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            queue: format!("{prefix}.queue"),
+            bookings: format!("{prefix}.bookings"),
+            outcomes: format!("{prefix}.outcomes"),
+        }
+    }
+
+    /// Outside a cluster: `twinkle.<event>.*`.
+    pub fn for_event(event: &EventId) -> Self {
+        Self::with_prefix(&format!("twinkle.{event}"))
+    }
+}
+
+/// One idempotent producer per process, shared by every log it writes.
+pub fn producer(bootstrap: &str) -> Result<FutureProducer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("compression.type", "lz4")
+        // Fail a request within seconds rather than hanging the customer.
+        .set("message.timeout.ms", "10000")
+        .create()?)
+}
+
+/// Producer side of one topic.
+pub struct KafkaLog<R> {
     producer: FutureProducer,
+    bootstrap: String,
     topic: String,
     timeout: Duration,
+    records: PhantomData<fn(R)>,
 }
 
-impl std::fmt::Debug for KafkaLog {
+impl<R> Clone for KafkaLog<R> {
+    fn clone(&self) -> Self {
+        Self {
+            producer: self.producer.clone(),
+            bootstrap: self.bootstrap.clone(),
+            topic: self.topic.clone(),
+            timeout: self.timeout,
+            records: PhantomData,
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for KafkaLog<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaLog")
             .field("topic", &self.topic)
@@ -38,40 +86,55 @@ impl std::fmt::Debug for KafkaLog {
     }
 }
 
-impl KafkaLog {
-    pub fn new(bootstrap: &str, topic: String) -> Result<Self> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("batch.num.messages", "10000")
-            .set("compression.type", "lz4")
-            // Fail a request within seconds rather than hanging the customer.
-            .set("message.timeout.ms", "10000")
-            .create()?;
-        Ok(Self {
+impl<R> KafkaLog<R> {
+    /// A log on `topic` through a shared [`producer`].
+    pub fn new(producer: FutureProducer, bootstrap: &str, topic: String) -> Self {
+        Self {
             producer,
+            bootstrap: bootstrap.to_owned(),
             topic,
             timeout: Duration::from_secs(10),
-        })
+            records: PhantomData,
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 }
 
 #[async_trait]
-impl QueueLog for KafkaLog {
-    async fn append(&self, entry: &QueueEntry) -> Result<()> {
-        let payload = serde_json::to_vec(entry)?;
+impl<R: Record> Log<R> for KafkaLog<R> {
+    async fn append(&self, record: &R) -> Result<()> {
+        let payload = serde_json::to_vec(record)?;
         self.producer
             .send(
                 FutureRecord::to(&self.topic)
-                    .key(entry.queue_id.as_str())
+                    .key(record.key())
                     .payload(&payload),
                 self.timeout,
             )
             .await
             .map_err(|(err, _)| Error::Kafka(err))?;
         Ok(())
+    }
+
+    async fn append_all(&self, records: &[R]) -> Result<()> {
+        // Futures are polled (hence enqueued) in order, so per-key order holds;
+        // the idempotent producer keeps it across its own retries.
+        futures::future::try_join_all(records.iter().map(|r| self.append(r))).await?;
+        Ok(())
+    }
+
+    async fn replay(&self, progress: Progress<'_>) -> Result<Vec<R>> {
+        let (bootstrap, topic) = (self.bootstrap.clone(), self.topic.clone());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let reader = tokio::task::spawn_blocking(move || read_to_end::<R>(&bootstrap, &topic, &tx));
+        // Relay progress from the blocking reader to the caller's callback.
+        while let Some((read, total)) = rx.recv().await {
+            progress(read, total);
+        }
+        reader.await.map_err(|e| Error::Backend(e.to_string()))?
     }
 
     async fn ready(&self) -> Result<()> {
@@ -92,22 +155,89 @@ impl QueueLog for KafkaLog {
     }
 }
 
-/// Consumer side: a consumer-group member reading the queue topic; offsets
-/// are committed only by [`QueueSource::commit`], after the store applied
-/// the batch, so a crash redelivers instead of losing.
-pub struct KafkaSource {
+/// Reads a whole topic, every partition from its start to the high
+/// watermark seen at the beginning (blocking; outside any consumer group).
+fn read_to_end<R: Record>(
+    bootstrap: &str,
+    topic: &str,
+    progress: &tokio::sync::mpsc::UnboundedSender<(u64, u64)>,
+) -> Result<Vec<R>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            format!("twinkle-replay-{}", uuid::Uuid::new_v4()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    let mut remaining_until: HashMap<i32, i64> = HashMap::new();
+    let mut assignment = TopicPartitionList::new();
+    let mut total = 0u64;
+    for p in partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, timeout)?;
+        if high > low {
+            remaining_until.insert(p, high);
+            total += u64::try_from(high - low).unwrap_or(0);
+            assignment.add_partition_offset(topic, p, Offset::Offset(low))?;
+        }
+    }
+    consumer.assign(&assignment)?;
+    let mut out = Vec::new();
+    let mut read = 0u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while !remaining_until.is_empty() {
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Backend(format!(
+                "replaying {topic}: {read} of {total} records after 5 min"
+            )));
+        }
+        let Some(msg) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let msg = msg?;
+        read += 1;
+        if let Some(Ok(record)) = msg.payload().map(serde_json::from_slice::<R>) {
+            out.push(record);
+        }
+        if remaining_until
+            .get(&msg.partition())
+            .is_some_and(|high| msg.offset() + 1 >= *high)
+        {
+            remaining_until.remove(&msg.partition());
+        }
+        if read.is_multiple_of(1000) || remaining_until.is_empty() {
+            let _ = progress.send((read, total));
+        }
+    }
+    // Drop the assignment before the consumer (librdkafka hang, see FACTS).
+    drop(assignment);
+    Ok(out)
+}
+
+/// Consumer side: a consumer-group member reading one topic; offsets are
+/// committed only by [`Source::commit`].
+pub struct KafkaSource<R> {
     consumer: StreamConsumer,
     /// Next offset to commit per partition, for what was returned so far.
     positions: HashMap<(String, i32), i64>,
+    records: PhantomData<fn() -> R>,
 }
 
-impl std::fmt::Debug for KafkaSource {
+impl<R> std::fmt::Debug for KafkaSource<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaSource").finish_non_exhaustive()
     }
 }
 
-impl KafkaSource {
+impl<R> KafkaSource<R> {
     pub fn new(bootstrap: &str, group: &str, topic: &str) -> Result<Self> {
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
@@ -116,7 +246,7 @@ impl KafkaSource {
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
             // A crashed member's partitions stall until its session times
-            // out (librdkafka default 45 s): keep that short for a queue.
+            // out (librdkafka default 45 s): keep that short for a sale.
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "2000")
             .create()?;
@@ -124,13 +254,14 @@ impl KafkaSource {
         Ok(Self {
             consumer,
             positions: HashMap::new(),
+            records: PhantomData,
         })
     }
 }
 
 #[async_trait]
-impl QueueSource for KafkaSource {
-    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<QueueEntry>> {
+impl<R: Record> Source<R> for KafkaSource<R> {
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<R>> {
         let mut batch = Vec::new();
         let first = match tokio::time::timeout(wait, self.consumer.recv()).await {
             Err(_) => return Ok(batch),
@@ -140,21 +271,27 @@ impl QueueSource for KafkaSource {
         // Drain what is already buffered, without waiting for more.
         while pending.len() < max {
             match tokio::time::timeout(Duration::from_millis(2), self.consumer.recv()).await {
-                Ok(msg) => pending.push(msg?.detach()),
+                Ok(Ok(msg)) => pending.push(msg.detach()),
+                // Keep what was read (returning the error would drop it
+                // while the consumer's position has moved past it).
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, "consumer error while draining a batch");
+                    break;
+                }
                 Err(_) => break,
             }
         }
         for msg in pending {
             self.positions
                 .insert((msg.topic().to_owned(), msg.partition()), msg.offset() + 1);
-            match msg.payload().map(serde_json::from_slice::<QueueEntry>) {
-                Some(Ok(entry)) => batch.push(entry),
+            match msg.payload().map(serde_json::from_slice::<R>) {
+                Some(Ok(record)) => batch.push(record),
                 other => tracing::error!(
                     topic = msg.topic(),
                     partition = msg.partition(),
                     offset = msg.offset(),
                     error = ?other.and_then(Result::err),
-                    "skipping undecodable queue entry (only our API writes this topic)"
+                    "skipping an undecodable record (only our services write this topic)"
                 ),
             }
         }

@@ -14,36 +14,57 @@ use twinkle_domain::{EventId, OpeningMode, QueueCounters, QueueId, queue::sessio
 
 use crate::{
     Error, Result,
-    ports::{AdmitOutcome, Assignment, QueueEntry, QueueLog, QueueSource, QueueStore},
+    ports::{AdmitOutcome, Assignment, Log, Progress, QueueEntry, QueueStore, Record, Source},
 };
 
-fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
     m.lock()
         .map_err(|_| Error::Backend("embedded state poisoned".into()))
 }
 
-/// An append-only in-process log with one committed read position.
-#[derive(Debug, Default, Clone)]
-pub struct MemoryLog {
-    inner: Arc<LogInner>,
+/// An append-only in-process log with one committed read position (one
+/// consumer group), like a single-partition topic.
+#[derive(Debug)]
+pub struct MemoryLog<R> {
+    inner: Arc<LogInner<R>>,
 }
 
-#[derive(Debug, Default)]
-struct LogInner {
-    entries: Mutex<Vec<QueueEntry>>,
+impl<R> Clone for MemoryLog<R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<R> Default for MemoryLog<R> {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(LogInner {
+                records: Mutex::new(Vec::new()),
+                committed: Mutex::new(0),
+                appended: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LogInner<R> {
+    records: Mutex<Vec<R>>,
     committed: Mutex<usize>,
     appended: tokio::sync::Notify,
 }
 
-impl MemoryLog {
-    pub fn source(&self) -> MemorySource {
+impl<R> MemoryLog<R> {
+    pub fn source(&self) -> MemorySource<R> {
         MemorySource {
             log: self.clone(),
             read: None,
         }
     }
     pub fn len(&self) -> usize {
-        self.inner.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.inner.records.lock().map(|e| e.len()).unwrap_or(0)
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -51,11 +72,22 @@ impl MemoryLog {
 }
 
 #[async_trait]
-impl QueueLog for MemoryLog {
-    async fn append(&self, entry: &QueueEntry) -> Result<()> {
-        lock(&self.inner.entries)?.push(entry.clone());
+impl<R: Record> Log<R> for MemoryLog<R> {
+    async fn append(&self, record: &R) -> Result<()> {
+        lock(&self.inner.records)?.push(record.clone());
         self.inner.appended.notify_waiters();
         Ok(())
+    }
+    async fn append_all(&self, records: &[R]) -> Result<()> {
+        lock(&self.inner.records)?.extend_from_slice(records);
+        self.inner.appended.notify_waiters();
+        Ok(())
+    }
+    async fn replay(&self, progress: Progress<'_>) -> Result<Vec<R>> {
+        let all = lock(&self.inner.records)?.clone();
+        let n = all.len() as u64;
+        progress(n, n);
+        Ok(all)
     }
     async fn ready(&self) -> Result<()> {
         Ok(())
@@ -63,30 +95,30 @@ impl QueueLog for MemoryLog {
 }
 
 /// Reads a [`MemoryLog`] from its committed position, like a consumer group
-/// member: uncommitted entries are redelivered to the next source.
+/// member: uncommitted records are redelivered to the next source.
 #[derive(Debug)]
-pub struct MemorySource {
-    log: MemoryLog,
-    /// Position after the last returned entry (uncommitted).
+pub struct MemorySource<R> {
+    log: MemoryLog<R>,
+    /// Position after the last returned record (uncommitted).
     read: Option<usize>,
 }
 
 #[async_trait]
-impl QueueSource for MemorySource {
-    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<QueueEntry>> {
+impl<R: Record> Source<R> for MemorySource<R> {
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<R>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = self.log.inner.appended.notified();
             {
-                let entries = lock(&self.log.inner.entries)?;
+                let records = lock(&self.log.inner.records)?;
                 let from = match self.read {
                     Some(pos) => pos,
                     None => *lock(&self.log.inner.committed)?,
                 };
-                if from < entries.len() {
-                    let to = entries.len().min(from + max);
+                if from < records.len() {
+                    let to = records.len().min(from + max);
                     self.read = Some(to);
-                    return Ok(entries[from..to].to_vec());
+                    return Ok(records[from..to].to_vec());
                 }
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -137,6 +169,8 @@ impl EventQueue {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     events: Arc<Mutex<BTreeMap<EventId, EventQueue>>>,
+    /// Seat inventories (see `memory_booking`).
+    pub(super) bookings: Arc<Mutex<BTreeMap<EventId, super::memory_booking::EventBookings>>>,
 }
 
 impl MemoryStore {

@@ -1,7 +1,9 @@
 //! Adapters behind the ports: `memory` (embedded, for the local stack) and
 //! `redis_store` + `kafka` (production). Both sets pass the same behavioural
-//! suite (`workloads/tests/queue_store.rs`).
+//! suites (`workloads/tests/queue_store.rs`, `workloads/tests/booking_store.rs`).
 
 pub mod kafka;
 pub mod memory;
+mod memory_booking;
+mod redis_booking;
 pub mod redis_store;

@@ -56,6 +56,7 @@ pub struct RedisStore {
     admit: Script,
     heartbeat: Script,
     lease: Script,
+    pub(super) booking: super::redis_booking::Scripts,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -76,10 +77,11 @@ impl RedisStore {
             admit: Script::new(include_str!("lua/admit.lua")),
             heartbeat: Script::new(include_str!("lua/heartbeat.lua")),
             lease: Script::new(include_str!("lua/lease.lua")),
+            booking: super::redis_booking::Scripts::default(),
         })
     }
 
-    fn con(&self) -> ConnectionManager {
+    pub(super) fn con(&self) -> ConnectionManager {
         self.con.clone()
     }
 }

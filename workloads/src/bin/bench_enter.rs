@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
     event.id = format!("bench-{}", std::process::id()).parse()?;
     let backends = match (&args.kafka, &args.redis) {
         (Some(kafka), Some(redis)) => {
-            let topic = twinkle_workloads::backend::kafka::queue_topic(&event.id);
+            let topic = twinkle_workloads::backend::kafka::Topics::for_event(&event.id).queue;
             create_topic(kafka, &topic, args.partitions).await?;
             Backends::Real {
                 kafka: kafka.clone(),
@@ -163,10 +163,11 @@ async fn main() -> anyhow::Result<()> {
             trust_forwarded_for: true,
         },
         assigner: true,
+        decider: false,
         admission: true,
         holder: "bench".to_owned(),
         group: format!("bench-{}", std::process::id()),
-        queue_topic: None,
+        topic_prefix: None,
     })
     .await?;
     let base = format!("http://{}", running.addr);

@@ -26,12 +26,7 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| match rejection {
-                BytesRejection::FailedToBufferBody(_) => AppError::payload_too_large(BODY_LIMIT),
-                other => AppError::invalid_json(other.body_text()),
-            })?;
+        let bytes = body_bytes(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
@@ -39,6 +34,38 @@ where
             .map(Self)
             .map_err(AppError::invalid_json)
     }
+}
+
+/// A required JSON body: must be valid JSON for `T` (400 `invalid_json`,
+/// also when empty), at most [`BODY_LIMIT`] bytes (413).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(AppError::invalid_json("a JSON body is required"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(AppError::invalid_json)
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(_) => AppError::payload_too_large(BODY_LIMIT),
+            other => AppError::invalid_json(other.body_text()),
+        })
 }
 
 /// The cookie holding an event's queue ticket.

@@ -1,12 +1,15 @@
 //! The HTTP surface: `app(state)` builds the router (tested with `oneshot`),
 //! `AppState` holds the events served, the ports and the shared helpers.
 
+mod booking;
 pub mod error;
 pub mod extract;
 pub mod hub;
 mod ops;
 mod pages;
 mod queue;
+pub mod slot_hub;
+mod slots_ws;
 mod ws;
 
 use std::{collections::HashMap, net::IpAddr, num::NonZeroU32, sync::Arc};
@@ -22,9 +25,10 @@ use twinkle_domain::{EventConfig, EventId, tokens::TokenKeys};
 
 use crate::{
     metrics::Metrics,
-    ports::{QueueLog, QueueStore},
+    ports::{BookingRequest, BookingStore, Log, QueueEntry, QueueStore},
 };
 pub use hub::Hub;
+pub use slot_hub::SlotHub;
 
 /// Knobs of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -55,7 +59,10 @@ impl Default for WebConfig {
 #[derive(Debug, Clone)]
 pub struct EventRuntime {
     pub config: Arc<EventConfig>,
+    /// Queue counters fan-out.
     pub hub: Hub,
+    /// Seats and booking outcomes fan-out.
+    pub slots: SlotHub,
 }
 
 /// Shared state of the router.
@@ -65,8 +72,10 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     events: HashMap<EventId, EventRuntime>,
     keys: TokenKeys,
-    log: Arc<dyn QueueLog>,
+    log: Arc<dyn Log<QueueEntry>>,
     store: Arc<dyn QueueStore>,
+    booking_log: Arc<dyn Log<BookingRequest>>,
+    bookings: Arc<dyn BookingStore>,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     metrics: Arc<Metrics>,
     config: WebConfig,
@@ -81,14 +90,22 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// The logs and stores the HTTP layer talks to.
+#[derive(Clone)]
+pub struct Backends {
+    pub queue_log: Arc<dyn Log<QueueEntry>>,
+    pub queue_store: Arc<dyn QueueStore>,
+    pub booking_log: Arc<dyn Log<BookingRequest>>,
+    pub bookings: Arc<dyn BookingStore>,
+}
+
 impl AppState {
     /// `shutdown` flips to true when the process is draining: WebSockets are
     /// then closed with "service restart" so clients reconnect elsewhere.
     pub fn new(
         events: Vec<EventRuntime>,
         keys: TokenKeys,
-        log: Arc<dyn QueueLog>,
-        store: Arc<dyn QueueStore>,
+        backends: Backends,
         metrics: Arc<Metrics>,
         config: WebConfig,
         shutdown: watch::Receiver<bool>,
@@ -101,8 +118,10 @@ impl AppState {
                 .map(|e| (e.config.id.clone(), e))
                 .collect(),
             keys,
-            log,
-            store,
+            log: backends.queue_log,
+            store: backends.queue_store,
+            booking_log: backends.booking_log,
+            bookings: backends.bookings,
             limiter,
             metrics,
             config,
@@ -145,6 +164,13 @@ pub fn app(state: AppState) -> Router {
             axum::routing::delete(queue::leave),
         )
         .route("/ws/events/{event}/queue", get(ws::queue_socket))
+        .route("/api/events/{event}/slots", get(booking::slots))
+        .route("/api/events/{event}/bookings", post(booking::book))
+        .route(
+            "/api/events/{event}/bookings/{request_id}",
+            get(booking::booking_status),
+        )
+        .route("/ws/events/{event}/slots", get(slots_ws::slots_socket))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

@@ -27,6 +27,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
     state.0.store.ready().await?;
     state.0.log.ready().await?;
+    state.0.booking_log.ready().await?;
     Ok(Json(json!({ "status": "ready" })))
 }
 
@@ -56,6 +57,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         super::queue::status,
         super::queue::heartbeat,
         super::queue::leave,
+        super::booking::slots,
+        super::booking::book,
+        super::booking::booking_status,
         healthz,
         readyz,
     ),

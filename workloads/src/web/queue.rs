@@ -291,7 +291,12 @@ pub async fn status(
     Ok(Json(status_of(&state, rt, &v.queue_id, sequence).await?))
 }
 
-fn admission(state: &AppState, rt: &EventRuntime, headers: &HeaderMap) -> ApiResult<Verified> {
+/// Verifies the admission token (`Authorization: Bearer`) for this event.
+pub(super) fn admission(
+    state: &AppState,
+    rt: &EventRuntime,
+    headers: &HeaderMap,
+) -> ApiResult<Verified> {
     let token = bearer(headers).ok_or_else(AppError::missing_token)?;
     Ok(state
         .0

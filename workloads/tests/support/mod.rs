@@ -1,4 +1,4 @@
-//! Starting a queue process for tests, on embedded or real backends.
+//! Starting a workloads process for tests, on embedded or real backends.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -13,7 +13,7 @@ use rdkafka::{
 use twinkle_domain::{EventConfig, OpeningMode};
 use twinkle_e2e::stack::{Stack, unique};
 use twinkle_workloads::{
-    backend::kafka::queue_topic,
+    backend::kafka::Topics,
     runtime::{self, Backends, RunOptions, Running},
     web::WebConfig,
 };
@@ -40,24 +40,25 @@ pub fn event(admission_per_second: u32, max_active: u32) -> EventConfig {
     e
 }
 
-pub async fn create_topic(stack: &Stack, event: &EventConfig, partitions: i32) {
+/// Creates the event's three topics (queue, bookings, outcomes).
+pub async fn create_topics(stack: &Stack, event: &EventConfig, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &stack.kafka_bootstrap)
         .create()
         .unwrap();
-    let topic = queue_topic(&event.id);
+    let topics = Topics::for_event(&event.id);
+    let new: Vec<NewTopic<'_>> = [&topics.queue, &topics.bookings, &topics.outcomes]
+        .into_iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
     let res = admin
         .create_topics(
-            &[NewTopic::new(
-                &topic,
-                partitions,
-                TopicReplication::Fixed(1),
-            )],
+            &new,
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
         )
         .await
         .unwrap();
-    assert!(res[0].is_ok(), "create topic {topic}: {res:?}");
+    assert!(res.iter().all(Result::is_ok), "create topics: {res:?}");
 }
 
 pub fn backends(kind: Kind) -> Backends {
@@ -73,11 +74,11 @@ pub fn backends(kind: Kind) -> Backends {
     }
 }
 
-/// Starts API + assigner + admission in-process; creates the topic first for
-/// real backends.
+/// Starts API + assigner + admission + decider in-process; creates the
+/// topics first for real backends.
 pub async fn start(kind: Kind, event: EventConfig, web: WebConfig) -> Running {
     if let Kind::Real = kind {
-        create_topic(&Stack::require(), &event, 1).await;
+        create_topics(&Stack::require(), &event, 1).await;
     }
     runtime::start(RunOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -86,10 +87,11 @@ pub async fn start(kind: Kind, event: EventConfig, web: WebConfig) -> Running {
         token_secret: SECRET.to_vec(),
         web,
         assigner: true,
+        decider: true,
         admission: true,
         holder: unique("pod"),
         group: unique("group"),
-        queue_topic: None,
+        topic_prefix: None,
     })
     .await
     .unwrap()
@@ -163,3 +165,96 @@ where
     }
     false
 }
+
+/// An admitted customer: queue id, queue ticket, admission token.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub queue_id: String,
+    pub ticket: String,
+    pub token: String,
+}
+
+/// Enters `n` customers and waits until every one is admitted (the event
+/// must admit fast enough: admission rate and cap ≥ n).
+pub async fn admitted_customers(base: &str, event: &str, n: usize) -> Vec<Customer> {
+    use futures::{StreamExt, stream};
+    let entered: Vec<(String, String)> = stream::iter(0..n)
+        .map(|_| enter(base, event))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut customers = Vec::with_capacity(n);
+    let mut waiting = entered;
+    while !waiting.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {n} customers still not admitted",
+            waiting.len()
+        );
+        let statuses: Vec<((String, String), serde_json::Value)> = stream::iter(waiting)
+            .map(|(id, ticket)| async move {
+                let s = status(base, event, &ticket).await;
+                ((id, ticket), s)
+            })
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        waiting = Vec::new();
+        for ((queue_id, ticket), s) in statuses {
+            match s["token"].as_str() {
+                Some(token) => customers.push(Customer {
+                    queue_id,
+                    ticket,
+                    token: token.to_owned(),
+                }),
+                None => waiting.push((queue_id, ticket)),
+            }
+        }
+        if !waiting.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    customers
+}
+
+/// Books `slot`; returns the response status and JSON body.
+pub async fn book(
+    base: &str,
+    event: &str,
+    token: &str,
+    slot: &str,
+    key: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut request = client()
+        .post(format!("{base}/api/events/{event}/bookings"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "slot": slot }));
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+/// Polls a booking until it is final; returns its status.
+pub async fn outcome(base: &str, event: &str, token: &str, request_id: &str) -> String {
+    let url = format!("{base}/api/events/{event}/bookings/{request_id}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = client().get(&url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "GET booking: {:?}", r.text().await);
+        let body: serde_json::Value = r.json().await.unwrap();
+        let status = body["status"].as_str().unwrap().to_owned();
+        if status != "pending" {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "booking {request_id} still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+pub mod pipeline;

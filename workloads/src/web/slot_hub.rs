@@ -1,0 +1,145 @@
+//! Per-pod, per-event seat fan-out. One task reads every slot's counters in
+//! one store round trip per tick and publishes them on a watch channel that
+//! all of this pod's slot WebSockets (and `GET /slots`) read; booking
+//! outcomes awaited by this pod's sockets are resolved in one batched lookup
+//! per tick. Store work per pod per tick is O(1) round trips, whatever the
+//! number of clients.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::{oneshot, watch};
+use twinkle_domain::{BookingStatus, EventConfig, RequestId, SlotAvailability, booking};
+
+use super::hub::TICK;
+use crate::{
+    metrics::Metrics,
+    ports::{BookingStore, StoredBooking},
+};
+
+/// The latest seats, `None` until the first read.
+pub type Seats = Option<Arc<Vec<SlotAvailability>>>;
+
+type Waiters = HashMap<RequestId, Vec<oneshot::Sender<StoredBooking>>>;
+
+/// Handle to one event's slot hub.
+#[derive(Clone)]
+pub struct SlotHub {
+    seats: watch::Receiver<Seats>,
+    waiters: Arc<Mutex<Waiters>>,
+}
+
+impl std::fmt::Debug for SlotHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotHub").finish_non_exhaustive()
+    }
+}
+
+impl SlotHub {
+    /// Starts the refresh task; it ends when `stop` resolves.
+    pub fn spawn(
+        event: Arc<EventConfig>,
+        store: Arc<dyn BookingStore>,
+        metrics: Arc<Metrics>,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        let (tx, rx) = watch::channel(None);
+        let waiters: Arc<Mutex<Waiters>> = Arc::default();
+        let hub = Self {
+            seats: rx,
+            waiters: waiters.clone(),
+        };
+        tokio::spawn(async move {
+            tokio::pin!(stop);
+            let mut interval = tokio::time::interval(TICK);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = &mut stop => break,
+                    _ = interval.tick() => {
+                        refresh(&event, store.as_ref(), &metrics, &tx).await;
+                        resolve(&event, store.as_ref(), &waiters).await;
+                    }
+                }
+            }
+        });
+        hub
+    }
+
+    /// The latest seats (no I/O); `None` before the first read.
+    pub fn seats(&self) -> Seats {
+        self.seats.borrow().clone()
+    }
+
+    /// A receiver that changes whenever any slot's seats change.
+    pub fn subscribe(&self) -> watch::Receiver<Seats> {
+        self.seats.clone()
+    }
+
+    /// Resolves once the booking `id` has a final outcome.
+    pub fn await_final(&self, id: RequestId) -> oneshot::Receiver<StoredBooking> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = self.waiters.lock() {
+            w.entry(id).or_default().push(tx);
+        }
+        rx
+    }
+}
+
+async fn refresh(
+    event: &EventConfig,
+    store: &dyn BookingStore,
+    metrics: &Metrics,
+    tx: &watch::Sender<Seats>,
+) {
+    match store.slot_counts(&event.id).await {
+        Ok(counts) => {
+            metrics.observe_slots(&event.id, &counts);
+            let seats = booking::availability(&event.slots, &counts);
+            // Wake the sockets only when something changed.
+            tx.send_if_modified(|current| {
+                if current.as_deref() == Some(&seats) {
+                    false
+                } else {
+                    *current = Some(Arc::new(seats));
+                    true
+                }
+            });
+        }
+        Err(err) => tracing::warn!(%err, event = %event.id, "slot hub: reading seats failed"),
+    }
+}
+
+async fn resolve(event: &EventConfig, store: &dyn BookingStore, waiters: &Mutex<Waiters>) {
+    let ids: Vec<RequestId> = match waiters.lock() {
+        Ok(mut w) => {
+            w.retain(|_, senders| {
+                senders.retain(|s| !s.is_closed());
+                !senders.is_empty()
+            });
+            w.keys().cloned().collect()
+        }
+        Err(_) => return,
+    };
+    if ids.is_empty() {
+        return;
+    }
+    match store.bookings(&event.id, &ids).await {
+        Ok(found) => {
+            let Ok(mut w) = waiters.lock() else { return };
+            for (id, booking) in ids.iter().zip(found) {
+                // Unknown ids stay pending: the request may not be
+                // registered yet when the client starts watching.
+                let Some(b) = booking.filter(|b| b.booking.status != BookingStatus::Pending) else {
+                    continue;
+                };
+                for sender in w.remove(id).unwrap_or_default() {
+                    let _ = sender.send(b.clone());
+                }
+            }
+        }
+        Err(err) => tracing::warn!(%err, event = %event.id, "slot hub: resolving bookings failed"),
+    }
+}

@@ -1,0 +1,96 @@
+//! kill -9 the decider process mid-stream: every 202 still ends in exactly
+//! one outcome, no seat is sold twice, nobody books twice. Then the Redis
+//! inventory is lost and rebuilt from the outcomes topic with the CLI.
+//! Its own test binary: it runs real processes against the shared servers.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::pipeline::Pipeline;
+use twinkle_workloads::ports::BookingStore;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_the_decider_then_rebuild_from_the_outcomes_topic() {
+    let (pipeline, mut decider) = Pipeline::start().await;
+    let accepted = pipeline
+        .book_all(support::pipeline::CUSTOMERS / 3, || async {
+            decider.start_kill().unwrap(); // SIGKILL: no clean-up at all
+            decider.wait().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        })
+        .await;
+    // A fresh process of the same group resumes from the committed offsets
+    // (after the dead member's session times out).
+    let mut decider = pipeline.spawn_decider();
+    pipeline.check_invariants(&accepted).await;
+    decider.start_kill().unwrap();
+    decider.wait().await.unwrap();
+
+    // The CLI agrees; then the inventory is lost, the check fails, and the
+    // rebuild brings back exactly what was there.
+    let store = pipeline.store().await;
+    let before = store.slot_counts(&pipeline.event.id).await.unwrap();
+    let cli = |command: &'static str| {
+        let p = &pipeline;
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_twinkle"))
+                .args(["booking", command, "-o", "json"])
+                .arg("--event")
+                .arg(p.dir.join("event.json"))
+                .args([
+                    "--kafka",
+                    &p.stack.kafka_bootstrap,
+                    "--redis",
+                    &p.stack.redis_url,
+                ])
+                .env("RUST_LOG", "warn")
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let checked = cli("check").await;
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&checked.stdout).unwrap();
+    assert_eq!(report["decided"], support::pipeline::CUSTOMERS);
+
+    let mut con = redis::Client::open(pipeline.stack.redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ev = pipeline.event.id.as_str();
+    let keys: Vec<String> = ["cap", "left", "conf", "cust", "out"]
+        .iter()
+        .map(|k| format!("tt:{{{ev}}}:b:{k}"))
+        .collect();
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let lost = cli("check").await;
+    assert!(!lost.status.success(), "the check must notice the loss");
+
+    let rebuilt = cli("rebuild").await;
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let progress = String::from_utf8_lossy(&rebuilt.stderr);
+    assert!(
+        progress.contains("replaying outcomes:"),
+        "progress shown: {progress}"
+    );
+    assert_eq!(store.slot_counts(&pipeline.event.id).await.unwrap(), before);
+    assert!(cli("check").await.status.success());
+    pipeline.api.shutdown().await.unwrap();
+}
