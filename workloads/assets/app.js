@@ -816,6 +816,20 @@
         if (fresh === 'ok') continue;
         if (fresh === 'ended') { S.booking = null; saveBooking(); sessionEnded(); return; }
       }
+      if (r.status === 410) {
+        // The admitted session ended (expired, abandoned or left).
+        S.booking = null;
+        saveBooking();
+        sessionEnded();
+        return;
+      }
+      if (r.status === 409 && r.code === 'idempotency_conflict' && !b.rekeyed) {
+        // Cannot happen with a fresh key per click; start over with another.
+        b.rekeyed = true;
+        b.key = randomKey();
+        saveBooking();
+        continue;
+      }
       if (r.status === 409) {
         S.booking = null;
         saveBooking();

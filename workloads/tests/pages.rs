@@ -2,8 +2,10 @@
 //! playwright-core (`e2e/browser/walk.cjs`), walks an in-process workload
 //! (embedded backends) from the event page through the waiting screen and the
 //! slot picker to the confirmation, while a second customer takes the last
-//! seat of a slot the first one is looking at. Screenshots of every page land
-//! in `$CARGO_TARGET_DIR/pages-screenshots/` (the test prints the paths).
+//! seat of a slot the first one is looking at (the first sees it disabled
+//! without reloading); a third walks without WebSockets (polling), a fourth
+//! has its queue socket closed with 1012 mid-wait. Screenshots of every page
+//! land in `$CARGO_TARGET_DIR/pages-screenshots/` (the test prints the paths).
 
 // A failed unwrap is a failed test here.
 #![allow(clippy::unwrap_used)]
@@ -59,8 +61,6 @@ async fn a_customer_walks_the_pages_in_chromium() {
             .arg(&base)
             .arg(&id)
             .arg(&dir)
-            // The booking API is not on this branch yet: stop at the picker.
-            .arg("--queue-only")
             .env("NODE_PATH", &stack.playwright_modules)
             .env("TT_CHROMIUM", &stack.chromium),
     )
@@ -80,7 +80,34 @@ async fn a_customer_walks_the_pages_in_chromium() {
     for shot in result["screenshots"].as_array().unwrap() {
         println!("screenshot: {}", shot.as_str().unwrap());
     }
-    assert!(result["screenshots"].as_array().unwrap().len() >= 3);
+    assert!(result["screenshots"].as_array().unwrap().len() >= 7);
+
+    // What the browsers did really happened, once each: B took tiny's only
+    // seat, A one in early (after its raced click on tiny was sold out), C
+    // one in late.
+    let slots: serde_json::Value = support::client()
+        .get(format!("{base}/api/events/{id}/slots"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let remaining = |slot: &str| {
+        slots["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == slot)
+            .unwrap()["remaining"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        (remaining("early"), remaining("late"), remaining("tiny")),
+        (19, 19, 0),
+        "{slots}"
+    );
 
     running.shutdown().await.unwrap();
 }

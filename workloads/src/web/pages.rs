@@ -209,21 +209,32 @@ mod tests {
     use crate::{
         backend::memory::{MemoryLog, MemoryStore},
         metrics::Metrics,
-        ports::QueueStore,
-        web::{EventRuntime, Hub, WebConfig, app},
+        ports::{BookingRequest, QueueEntry},
+        web::{Backends, EventRuntime, Hub, SlotHub, WebConfig, app},
     };
 
     fn router() -> axum::Router {
-        let store: Arc<dyn QueueStore> = Arc::new(MemoryStore::default());
+        let store = Arc::new(MemoryStore::default());
+        let metrics = Arc::new(Metrics::default());
         let config = Arc::new(crate::runtime::demo_event(jiff::Timestamp::now()));
         let hub = Hub::spawn(config.id.clone(), store.clone(), std::future::pending());
+        let slots = SlotHub::spawn(
+            config.clone(),
+            store.clone(),
+            metrics.clone(),
+            std::future::pending(),
+        );
         let (_, shutdown) = tokio::sync::watch::channel(false);
         app(super::AppState::new(
-            vec![EventRuntime { config, hub }],
+            vec![EventRuntime { config, hub, slots }],
             TokenKeys::from_secret(b"test-secret-test-secret-test-secret!").unwrap(),
-            Arc::new(MemoryLog::default()),
-            store,
-            Arc::new(Metrics::default()),
+            Backends {
+                queue_log: Arc::new(MemoryLog::<QueueEntry>::default()),
+                queue_store: store.clone(),
+                booking_log: Arc::new(MemoryLog::<BookingRequest>::default()),
+                bookings: store,
+            },
+            metrics,
             WebConfig::default(),
             shutdown,
         ))
