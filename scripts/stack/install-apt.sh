@@ -2,12 +2,13 @@
 # Debian packages the stack needs: Redis, Chromium (for Playwright), build
 # tools and headers for librdkafka (rdkafka's cmake-build compiles it and its
 # CMake picks up curl, zstd, lz4, SASL when present), openssl for test certs,
-# and wrk for the benchmarks.
+# wrk for the benchmarks, and a Korean font so the pages' screenshots show
+# Hangul instead of empty boxes (the tests pass without it).
 source "$(dirname "$0")/common.sh"
 
 packages=(redis-server chromium cmake openssl curl ca-certificates python3-venv
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev
-  wrk)
+  wrk redis-tools fonts-nanum)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

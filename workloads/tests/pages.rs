@@ -1,11 +1,12 @@
 //! The customer pages in a real browser: Debian's Chromium, driven by
 //! playwright-core (`e2e/browser/walk.cjs`), walks an in-process workload
-//! (embedded backends) from the event page through the waiting screen and the
+//! (embedded backends, then real Kafka + Redis) from the event page through the waiting screen and the
 //! slot picker to the confirmation, while a second customer takes the last
 //! seat of a slot the first one is looking at (the first sees it disabled
 //! without reloading); a third walks without WebSockets (polling), a fourth
 //! has its queue socket closed with 1012 mid-wait. Screenshots of every page
-//! land in `$CARGO_TARGET_DIR/pages-screenshots/` (the test prints the paths).
+//! land in `$CARGO_TARGET_DIR/pages-screenshots/<backend>/` (the test prints
+//! the paths).
 
 // A failed unwrap is a failed test here.
 #![allow(clippy::unwrap_used)]
@@ -18,12 +19,20 @@ use support::{Kind, enter, open_web, start};
 use twinkle_domain::Slot;
 use twinkle_e2e::stack::{Stack, capture};
 
-fn screenshot_dir() -> PathBuf {
+/// One Chromium walk at a time: two at once on a 2-core machine would only
+/// measure the machine.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn screenshot_dir(kind: Kind) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")),
         PathBuf::from,
     );
-    target.join("pages-screenshots")
+    let backend = match kind {
+        Kind::Embedded => "embedded",
+        Kind::Real => "kafka-redis",
+    };
+    target.join("pages-screenshots").join(backend)
 }
 
 fn slot(id: &str, label: &str, capacity: u32) -> Slot {
@@ -35,7 +44,17 @@ fn slot(id: &str, label: &str, capacity: u32) -> Slot {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_customer_walks_the_pages_in_chromium() {
+async fn a_customer_walks_the_pages_in_chromium_embedded() {
+    walk(Kind::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_walks_the_pages_in_chromium_kafka_redis() {
+    walk(Kind::Real).await;
+}
+
+async fn walk(kind: Kind) {
+    let _one = ONE_BROWSER.lock().await;
     let stack = Stack::require();
     // Slow enough admission that the waiting screen shows a number.
     let mut event = support::event(3, 100);
@@ -45,14 +64,14 @@ async fn a_customer_walks_the_pages_in_chromium() {
         slot("tiny", "13:00–14:00 (last seat)", 1),
     ];
     let id = event.id.to_string();
-    let running = start(Kind::Embedded, event, open_web()).await;
+    let running = start(kind, event, open_web()).await;
     let base = format!("http://{}", running.addr);
     // Customers ahead of the browser: a few seconds of waiting at 3/s.
     for _ in 0..20 {
         enter(&base, &id).await;
     }
 
-    let dir = screenshot_dir();
+    let dir = screenshot_dir(kind);
     let _ = std::fs::remove_dir_all(&dir);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../e2e/browser/walk.cjs");
     let out = capture(
