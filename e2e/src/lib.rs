@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod kube_schemas;
+pub mod kubelet;
 pub mod stack;
 
 /// Errors of the test helpers.
@@ -23,6 +24,8 @@ pub enum Error {
         status: std::process::ExitStatus,
         stderr: String,
     },
+    #[error("{0}")]
+    Invalid(String),
     #[error("cannot run `{command}`: {source}")]
     Spawn {
         command: String,

@@ -114,9 +114,11 @@ struct ServiceArgs {
     /// File holding the token signing secret (≥ 32 bytes).
     #[arg(long, env = "TWINKLE_TOKEN_SECRET_FILE")]
     token_secret_file: PathBuf,
-    /// Lease identity (defaults to the pod name).
-    #[arg(long, env = "POD_NAME", default_value = "twinkle")]
-    holder: String,
+    /// Admission-lease identity: the pod name on Kubernetes; elsewhere (ECS
+    /// tasks) host name + pid, so two processes never share an identity and
+    /// both believe they hold the lease.
+    #[arg(long, env = "POD_NAME")]
+    holder: Option<String>,
     /// Kafka consumer-group prefix (`<group>.assigner`, `<group>.decider`).
     #[arg(long, env = "TWINKLE_GROUP", default_value = "twinkle")]
     group: String,
@@ -159,6 +161,16 @@ fn parse_event(text: &str) -> anyhow::Result<EventConfig> {
     Ok(event)
 }
 
+fn default_holder() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "twinkle".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
 fn read_secret(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     let secret = std::fs::read(path)
         .with_context(|| format!("reading the token secret {}", path.display()))?;
@@ -190,7 +202,7 @@ fn service(args: ServiceArgs, role: Role) -> anyhow::Result<RunOptions> {
         assigner: role == Role::QueueConsumer,
         decider: role == Role::BookingConsumer,
         admission: role == Role::QueueApi,
-        holder: args.holder,
+        holder: args.holder.unwrap_or_else(default_holder),
         group: args.group,
         topic_prefix: args.topic_prefix,
     })
@@ -289,6 +301,16 @@ mod tests {
 
         let json = serde_json::to_string(&event).unwrap();
         assert_eq!(parse_event(&json).unwrap(), event);
+    }
+
+    #[test]
+    fn lease_identity_defaults_to_host_and_pid() {
+        let holder = default_holder();
+        assert!(
+            holder.ends_with(&format!("-{}", std::process::id())),
+            "{holder}"
+        );
+        assert!(holder.len() > 2, "{holder}");
     }
 
     #[test]

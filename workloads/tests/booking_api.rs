@@ -25,6 +25,9 @@ fn base(running: &twinkle_workloads::runtime::Running) -> String {
 /// An open event admitting `n` customers at once, with the given slots.
 fn event_with(n: u32, slots: &[(&str, u32)]) -> EventConfig {
     let mut e = support::event(n, n);
+    // Admitting thousands takes longer than the demo's 30 s heartbeat
+    // timeout on a loaded machine, and these customers send no heartbeats.
+    e.queue.heartbeat_timeout = Duration::from_secs(600);
     e.slots = slots
         .iter()
         .map(|(id, capacity)| Slot {
