@@ -37,7 +37,10 @@ pub use kafka::{DeletionPolicy, Kafka, MAX_PARTITIONS, Partitions};
 pub use queue::{OpeningMode, Queue};
 pub use refs::SecretKeyRef;
 pub use spec::{MAX_NAME_LENGTH, Redis, Slot, TicketEvent, TicketEventSpec};
-pub use status::{ConditionType, DrStatus, Phase, SizingStatus, TicketEventStatus};
+pub use status::{
+    ConditionType, DrHealth, DrHealthStatus, DrStatus, DrTargetName, DrTransitionStatus, Phase,
+    SizingStatus, TicketEventStatus,
+};
 pub use traffic::Traffic;
 
 /// Errors of the CRD crate.

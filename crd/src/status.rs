@@ -105,15 +105,87 @@ pub struct SizingStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DrStatus {
-    /// The watchdog's state (Normal, Failover, ...; the DR state machine
-    /// owns the vocabulary).
+    /// The routing state, in the DR state machine's vocabulary: normal,
+    /// drEcsOnly, drSplit, drEks, or an override (overridePrimary,
+    /// overrideDrEks, overrideDrEcs).
     pub state: String,
     /// The weights currently in Route53.
     pub weights: Weights,
-    /// When the weights last changed.
+    /// When the routing last changed (the last transition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<Timestamp>,
-    /// Why they last changed.
+    /// Why it last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Who holds the Route53 TXT lease, and so may write the weights (this
+    /// operator's in-cluster watchdog or a standalone one), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_holder: Option<String>,
+    /// The last routing transition the watchdog made while holding the
+    /// lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition: Option<DrTransitionStatus>,
+    /// Each target's health as the watchdog's probes judge it (after the
+    /// failure and success thresholds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<DrHealthStatus>,
+    /// Conditions a person should look at, e.g. noHealthyTarget (every
+    /// target down: the last weights are kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+    /// The target the operator pinned traffic on because of
+    /// spec.dr.manualOverride or mode Manual; the pin is cleared when they
+    /// are removed. Pins made with `twinkle-operator dr failover` are not
+    /// listed here and never cleared by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_by_spec: Option<DrTargetName>,
+}
+
+/// One routing transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DrTransitionStatus {
+    /// When the operator saw it happen.
+    pub time: Timestamp,
+    /// Machine-readable cause, e.g. TargetDown, DrEksHealthy,
+    /// OperatorFailover.
+    pub reason: String,
+    /// Weights and cause, e.g. "100/0/0 → 0/0/100: primary down, DR EKS not
+    /// ready".
+    pub message: String,
+    /// The routing state before.
+    pub from: String,
+    /// The routing state after.
+    pub to: String,
+    /// Caused by an override or command rather than by health or time.
+    #[serde(default)]
+    pub manual: bool,
+}
+
+/// A target's health per the watchdog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DrHealth {
+    /// Not enough consecutive probes either way yet.
+    #[default]
+    Unknown,
+    Up,
+    Down,
+}
+
+/// Health of the three targets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DrHealthStatus {
+    pub primary: DrHealth,
+    pub dr_eks: DrHealth,
+    pub dr_ecs: DrHealth,
+}
+
+/// One of the three DR targets, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DrTargetName {
+    Primary,
+    DrEks,
+    DrEcs,
 }

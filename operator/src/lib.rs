@@ -2,9 +2,10 @@
 //! rules that turn a forecast into replicas and partitions, and the offline
 //! `plan` that shows what the controller would create.
 //!
-//! The controller (issue #6, first slice: topics, queue workloads, status,
-//! finalizer; DNS not yet) is in [`controller`]; sizing and plan are pure,
-//! so they are testable without a cluster.
+//! The controller (topics, the four workloads, status, finalizer, and the
+//! in-cluster DR watchdog of events with a `dr` section) is in
+//! [`controller`]; sizing and plan are pure, so they are testable without a
+//! cluster. `dr_cli` runs the same watchdog standalone (ECS).
 #![forbid(unsafe_code)]
 
 /// The TicketEvent types live in `twinkle-crd` (the workloads read them

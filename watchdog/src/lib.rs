@@ -112,6 +112,19 @@ impl Error {
         )
     }
 
+    /// A failure of Route53 or of what it holds (unreachable, throttled
+    /// beyond the retries, refusing a batch, records or a lease that are not
+    /// ours), as opposed to a local one.
+    pub fn is_route53_side(&self) -> bool {
+        matches!(
+            self,
+            Error::Route53 { .. }
+                | Error::InsyncTimeout { .. }
+                | Error::ForeignRecord { .. }
+                | Error::ForeignLease { .. }
+        )
+    }
+
     /// Route53 refused the batch as a whole (InvalidChangeBatch; moto says
     /// InvalidInput for a DELETE it cannot match): for a lease batch this is
     /// the compare-and-set failing.

@@ -176,6 +176,24 @@ pub struct ReadBack {
     /// Records sharing the name and type that are not ours: left alone, but
     /// they take a share of the traffic, so they are reported.
     pub foreign: Vec<String>,
+    /// The health check attached to each of our records, as listed (e.g.
+    /// by Terraform), so a writer that does not configure one can keep it.
+    pub health_checks: PerTarget<Option<String>>,
+    /// Our records whose values or TTL differ from the config (it changed
+    /// since they were written): rewritten with the next weight batch.
+    pub stale: Vec<Target>,
+}
+
+impl ReadBack {
+    /// The weights as the loop should consider them written: `None` when a
+    /// record is stale, so the next batch (same weights) rewrites it.
+    pub fn written_weights(&self) -> Option<Weights> {
+        if self.stale.is_empty() {
+            self.weights
+        } else {
+            None
+        }
+    }
 }
 
 /// The watchdog's view of its hosted zone.
@@ -305,6 +323,22 @@ impl Route53 {
                     reason: "it has our set identifier but is not a weighted record".to_owned(),
                 })?;
             read.per_target[target] = Some(weight);
+            read.health_checks[target] = set.health_check_id().map(str::to_owned);
+            let value = |v: &str| match self.record_type {
+                RecordType::A => v.to_owned(),
+                RecordType::Cname => fqdn(v),
+            };
+            let mut listed: Vec<String> = set
+                .resource_records()
+                .iter()
+                .map(|r| value(r.value()))
+                .collect();
+            let mut wanted: Vec<String> = self.values[target].iter().map(|v| value(v)).collect();
+            listed.sort();
+            wanted.sort();
+            if listed != wanted || set.ttl() != Some(self.ttl) {
+                read.stale.push(target);
+            }
         }
         if !read.foreign.is_empty() {
             tracing::warn!(
@@ -445,5 +479,21 @@ impl Route53 {
             }
             tokio::time::sleep(self.insync_poll).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_records_count_as_not_written() {
+        let mut read = ReadBack {
+            weights: Some(Weights::new(100, 0, 0)),
+            ..ReadBack::default()
+        };
+        assert_eq!(read.written_weights(), Some(Weights::new(100, 0, 0)));
+        read.stale.push(Target::DrEcs);
+        assert_eq!(read.written_weights(), None);
     }
 }

@@ -57,6 +57,11 @@ pub struct WatchdogStatus {
     /// Weight batches this watchdog wrote.
     pub writes: u64,
     pub last_error: Option<String>,
+    /// The last Route53 call of the loop failed (after its retries): the
+    /// error. Cleared by the next call that gets an answer (lease check,
+    /// renewal, read-back or weight write), so it says "Route53 is
+    /// unreachable now" where `last_error` keeps history.
+    pub route53_error: Option<String>,
 }
 
 /// What `dr status` shows without a running watchdog: Route53's records,

@@ -237,6 +237,7 @@ impl<'a> Runner<'a> {
             record = %config.route53.record_name,
             %state,
             weights = ?read.weights,
+            stale = ?read.stale,
             lease_holder = ?lease_view.record().map(|r| &r.holder),
             "DR watchdog started"
         );
@@ -253,7 +254,7 @@ impl<'a> Runner<'a> {
             machine,
             clock: Instant::now(),
             history: VecDeque::new(),
-            route53_weights: read.weights,
+            route53_weights: read.written_weights(),
             pending_since: None,
             readback: None,
             was_holder: false,
@@ -269,7 +270,16 @@ impl<'a> Runner<'a> {
     }
 
     fn note_error(&self, error: &Error) {
-        lock(self.status).last_error = Some(error.to_string());
+        let mut status = lock(self.status);
+        status.last_error = Some(error.to_string());
+        if error.is_route53_side() {
+            status.route53_error = Some(error.to_string());
+        }
+    }
+
+    /// A Route53 call of the loop got its answer: Route53 is reachable.
+    fn route53_ok(&self) {
+        lock(self.status).route53_error = None;
     }
 
     /// One probe round, one machine step, then lease and weights.
@@ -397,14 +407,17 @@ impl<'a> Runner<'a> {
             .await;
         match acquired {
             Ok(Acquire::Acquired { previous, .. }) => {
+                self.route53_ok();
                 self.on_acquired(previous).await;
                 Ok(())
             }
             Ok(Acquire::HeldBy(record)) => {
+                self.route53_ok();
                 tracing::debug!(holder = %record.holder, expires_unix_ms = record.expires_unix_ms, "lease held by another watchdog; standing by");
                 Ok(())
             }
             Err(Error::NotLeaseHolder { holder }) => {
+                self.route53_ok();
                 tracing::info!(?holder, "lost the race for the lease; standing by");
                 Ok(())
             }
@@ -440,7 +453,8 @@ impl<'a> Runner<'a> {
             }
         };
         self.readback = None;
-        self.route53_weights = read.weights;
+        self.route53_ok();
+        self.route53_weights = read.written_weights();
         if let Some(weights) = read.weights {
             self.metrics.set_weights(weights);
         }
@@ -524,6 +538,7 @@ impl<'a> Runner<'a> {
                     status.last_write = Some(record);
                     status.writes += 1;
                     status.last_error = None;
+                    status.route53_error = None;
                 }
                 if let Some(change_id) = change_id {
                     self.watch_insync(change_id);
@@ -572,8 +587,12 @@ impl<'a> Runner<'a> {
 
     async fn renew(&mut self) {
         match self.lease.renew(&self.route53, self.machine.state()).await {
-            Ok(()) => tracing::debug!(lease = %self.lease.name(), "lease renewed"),
+            Ok(()) => {
+                self.route53_ok();
+                tracing::debug!(lease = %self.lease.name(), "lease renewed");
+            }
             Err(Error::NotLeaseHolder { holder }) => {
+                self.route53_ok();
                 tracing::warn!(?holder, "lease renewal lost: another holder took it");
             }
             Err(error) => {

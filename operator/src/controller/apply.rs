@@ -15,9 +15,10 @@ use twinkle_crd::{ConditionType, DeletionPolicy, TicketEvent};
 
 use super::{
     Context, FIELD_MANAGER,
-    status::{self, Cond},
+    status::Cond,
     topics::{self, TopicError},
     workloads,
+    writer::{Base, Dns},
 };
 use crate::{Error, Result, plan::Plan};
 
@@ -220,44 +221,37 @@ async fn reconcile_workloads(te: &TicketEvent, plan: &Plan, ctx: &Context) -> Re
     })
 }
 
-fn dns(te: &TicketEvent) -> Cond {
-    match te.spec.dr {
-        None => Cond::new(
-            ConditionType::DnsReady,
-            true,
-            "NotManaged",
-            "spec.dr is unset: no DNS records to manage".into(),
-        ),
-        Some(_) => Cond::new(
-            ConditionType::DnsReady,
-            false,
-            "NotImplemented",
-            "Route53 records are not managed by this operator version yet".into(),
-        ),
-    }
-}
-
-async fn write_status(te: &TicketEvent, plan: &Plan, conds: &[Cond], ctx: &Context) -> Result<()> {
-    let status = status::build(te, plan, conds, Timestamp::now());
-    let api: Api<TicketEvent> = Api::namespaced(ctx.client.clone(), &plan.namespace);
-    let patch = serde_json::json!({
-        "apiVersion": "ticket.twinkle.dev/v1alpha1",
-        "kind": "TicketEvent",
-        "status": status,
-    });
-    api.patch_status(
-        &plan.name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+/// The status with this reconcile's conditions; `DnsReady` and
+/// `status.dr` come from the event's DR watchdog task (or say there is
+/// none), composed by the status writer.
+async fn write_status(
+    te: &TicketEvent,
+    plan: &Plan,
+    conds: Vec<Cond>,
+    dns: Dns,
+    ctx: &Context,
+) -> Result<()> {
+    let base = Base {
+        namespace: plan.namespace.clone(),
+        name: plan.name.clone(),
+        generation: te.metadata.generation,
+        previous: te.status.clone(),
+        plan: plan.clone(),
+        conds,
+    };
+    ctx.status
+        .write_reconciled(&super::key(te), base, dns)
+        .await
 }
 
 /// Reconciles a live TicketEvent.
 pub async fn apply(te: &TicketEvent, ctx: &Context) -> Result<Action> {
     let now = Timestamp::now();
     let plan = Plan::new(te, &te.namespace().unwrap_or_default(), now)?;
+    // Starts, restarts or re-pins the event's DR watchdog (a task of its
+    // own; this only registers it). First: DR must not wait for Kafka or
+    // the workloads, which may be down in the very outage it handles.
+    let dns = ctx.dr.ensure(te).await;
     let (topics, kafka_retry) = reconcile_topics(te, &plan, ctx).await;
     let workloads = match reconcile_workloads(te, &plan, ctx).await {
         Ok(c) => c,
@@ -267,7 +261,6 @@ pub async fn apply(te: &TicketEvent, ctx: &Context) -> Result<Action> {
             return Err(e);
         }
     };
-    let conds = status::with_ready(vec![topics, workloads.clone(), dns(te)]);
     let changed = te.status.as_ref().and_then(|s| s.observed_generation) != te.metadata.generation;
     if changed && workloads.ok {
         ctx.event(
@@ -278,7 +271,7 @@ pub async fn apply(te: &TicketEvent, ctx: &Context) -> Result<Action> {
         )
         .await;
     }
-    write_status(te, &plan, &conds, ctx).await?;
+    write_status(te, &plan, vec![topics, workloads.clone()], dns, ctx).await?;
 
     let converging = kafka_retry || !workloads.ok;
     Ok(Action::requeue(requeue_after(
@@ -310,6 +303,10 @@ fn requeue_after(plan: &Plan, now: Timestamp, converging: bool, poll: Duration) 
 /// The finalizer's cleanup: owned objects go by garbage collection; topics
 /// by deletionPolicy, giving up (with a Warning) if Kafka stays unreachable.
 pub async fn cleanup(te: &TicketEvent, ctx: &Context) -> Result<Action> {
+    // The DR watchdog first: once this returns it writes no more weights
+    // (and has released its Route53 lease). The records stay as they are.
+    ctx.dr.stop(&super::key(te)).await;
+    ctx.status.forget(&super::key(te));
     if te.spec.kafka.deletion_policy == DeletionPolicy::Retain {
         ctx.event(
             te,

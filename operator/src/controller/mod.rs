@@ -1,15 +1,20 @@
-//! The TicketEvent controller (issue #6, first slice): Kafka topics, queue
-//! workloads, status and a finalizer. DNS is reported, not managed yet.
+//! The TicketEvent controller (issue #6): Kafka topics, queue workloads,
+//! status and a finalizer; with `spec.dr`, the event's DR watchdog
+//! (issue #7, [`dr`]).
 //!
 //! `reconcile` is thin: it times the run, delegates to `kube`'s finalizer
 //! helper, and counts failures; the work is in [`apply`] and [`cleanup`].
+//! The DR watchdogs run as tasks of their own ([`dr::Registry`]) and write
+//! their part of the status through the same [`writer::StatusWriter`].
 
 mod apply;
+pub mod dr;
 pub mod leader;
 pub mod metrics;
 mod status;
 pub mod topics;
 pub mod workloads;
+mod writer;
 
 use std::{
     collections::HashMap,
@@ -64,6 +69,10 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// When deleting an object's topics first failed.
     delete_failing_since: Mutex<HashMap<String, std::time::Instant>>,
+    /// The one status writer (reconcile and DR watchdogs).
+    status: Arc<writer::StatusWriter>,
+    /// The DR watchdog tasks of events with `spec.dr`.
+    dr: dr::Registry,
 }
 
 impl Context {
@@ -75,6 +84,12 @@ impl Context {
                 instance: std::env::var("POD_NAME").ok(),
             },
         );
+        let status = Arc::new(writer::StatusWriter::new(client.clone()));
+        let dr = dr::Registry::new(
+            dr::adapter::DrEnv::from_env(),
+            recorder.clone(),
+            status.clone(),
+        );
         Self {
             client,
             recorder,
@@ -82,6 +97,8 @@ impl Context {
             metrics,
             failures: Mutex::default(),
             delete_failing_since: Mutex::default(),
+            status,
+            dr,
         }
     }
 
@@ -151,7 +168,9 @@ pub fn error_policy(te: Arc<TicketEvent>, error: &Error, ctx: Arc<Context>) -> A
     Action::requeue(delay)
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller until `shutdown` resolves, then stops every DR
+/// watchdog: this replica no longer reconciles (it lost the leader Lease,
+/// or is shutting down), so it must not write weights either.
 pub async fn run(
     ctx: Arc<Context>,
     namespace: Option<String>,
@@ -181,11 +200,13 @@ pub async fn run(
     )
     .owns(api::<ConfigMap>(&client, &namespace), owned)
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
+    .run(reconcile, error_policy, ctx.clone())
     .for_each(|result| async move {
         if let Err(error) = result {
             tracing::debug!(%error, "controller stream");
         }
     })
     .await;
+    ctx.dr.stop_all().await;
+    ctx.status.clear();
 }

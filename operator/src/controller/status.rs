@@ -3,7 +3,9 @@
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use twinkle_crd::{ConditionType, Phase, SizingStatus, TicketEvent, TicketEventStatus};
+#[cfg(test)]
+use twinkle_crd::TicketEvent;
+use twinkle_crd::{ConditionType, Phase, SizingStatus, TicketEventStatus};
 
 use crate::{plan::Plan, sizing::Workload};
 
@@ -55,13 +57,32 @@ pub fn with_ready(mut conds: Vec<Cond>) -> Vec<Cond> {
 
 /// The status to apply: conditions keep their lastTransitionTime while
 /// their status does not change.
+#[cfg(test)]
 pub fn build(
     event: &TicketEvent,
     plan: &Plan,
     conds: &[Cond],
     now: Timestamp,
 ) -> TicketEventStatus {
-    let previous = event.status.as_ref();
+    build_from(
+        event.metadata.generation,
+        event.status.as_ref(),
+        plan,
+        conds,
+        now,
+    )
+}
+
+/// [`build`] from the generation and the status last written (the
+/// resource's, or the status writer's fresher copy). `dr` is kept from
+/// `previous`; the writer replaces it.
+pub fn build_from(
+    generation: Option<i64>,
+    previous: Option<&TicketEventStatus>,
+    plan: &Plan,
+    conds: &[Cond],
+    now: Timestamp,
+) -> TicketEventStatus {
     let conditions = conds
         .iter()
         .map(|c| {
@@ -75,7 +96,7 @@ pub fn build(
                 status: status.to_owned(),
                 reason: c.reason.to_owned(),
                 message: c.message.clone(),
-                observed_generation: event.metadata.generation,
+                observed_generation: generation,
                 last_transition_time: since,
             }
         })
@@ -112,7 +133,7 @@ pub fn build(
         ),
     };
     TicketEventStatus {
-        observed_generation: event.metadata.generation,
+        observed_generation: generation,
         phase: Some(phase),
         window: Some(plan.window.window),
         next_window_change: plan.window.next_change,
