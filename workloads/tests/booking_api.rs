@@ -80,14 +80,7 @@ async fn race_for_the_last_seats(kind: Kind) {
     assert_eq!(sold_out, 1950);
     assert_eq!(confirmed.iter().collect::<HashSet<_>>().len(), 50);
 
-    let slots: Value = client()
-        .get(format!("{base}/api/events/{id}/slots"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let slots: Value = support::slots(&base, &id).await;
     assert_eq!(
         slots["slots"][0],
         json!({"id": "hot", "label": "slot hot", "capacity": 50, "remaining": 0, "soldOut": true}),
@@ -130,14 +123,7 @@ async fn idempotent_retries_and_ownership(kind: Kind) {
     );
     // One seat taken, once (the pod's seat cache refreshes every tick).
     let seats = || async {
-        let slots: Value = client()
-            .get(format!("{base}/api/events/{id}/slots"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let slots: Value = support::slots(&base, &id).await;
         slots["slots"][0]["remaining"].as_u64()
     };
     assert!(
@@ -292,14 +278,7 @@ async fn bad_requests_are_refused(kind: Kind) {
         .unwrap();
     assert_eq!(r.status(), 404);
     // Nothing was booked by any of that.
-    let slots: Value = client()
-        .get(format!("{base}/api/events/{id}/slots"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let slots: Value = support::slots(&base, &id).await;
     assert_eq!(slots["slots"][0]["remaining"], 5);
     running.shutdown().await.unwrap();
 }

@@ -104,14 +104,7 @@ async fn walk(kind: Kind) {
     // What the browsers did really happened, once each: B took tiny's only
     // seat, A one in early (after its raced click on tiny was sold out), C
     // one in late.
-    let slots: serde_json::Value = support::client()
-        .get(format!("{base}/api/events/{id}/slots"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let slots: serde_json::Value = support::slots(&base, &id).await;
     let remaining = |slot: &str| {
         slots["slots"]
             .as_array()

@@ -43,6 +43,25 @@ impl Topics {
     }
 }
 
+/// Creates an event's three topics with a replication factor of 1: for the
+/// benchmarks and tests on a single local broker. In a cluster the operator
+/// creates (and sizes) them.
+pub async fn create_topics(bootstrap: &str, topics: &Topics, partitions: i32) -> Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let new: Vec<NewTopic<'_>> = [&topics.queue, &topics.bookings, &topics.outcomes]
+        .into_iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin.create_topics(&new, &opts).await? {
+        result.map_err(|(topic, err)| Error::Backend(format!("creating topic {topic}: {err}")))?;
+    }
+    Ok(())
+}
+
 /// One idempotent producer per process, shared by every log it writes.
 pub fn producer(bootstrap: &str) -> Result<FutureProducer> {
     Ok(ClientConfig::new()

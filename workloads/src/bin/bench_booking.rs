@@ -15,7 +15,7 @@ use futures::{StreamExt, stream};
 use serde::Serialize;
 use twinkle_domain::Slot;
 use twinkle_workloads::{
-    backend::kafka::Topics,
+    backend::kafka::{Topics, create_topics},
     runtime::{self, Backends, RunOptions},
     web::WebConfig,
 };
@@ -72,22 +72,6 @@ fn client() -> reqwest::Client {
         .pool_max_idle_per_host(512)
         .build()
         .unwrap_or_default()
-}
-
-async fn create_topics(bootstrap: &str, topics: &Topics, partitions: i32) -> anyhow::Result<()> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
-    let new: Vec<NewTopic<'_>> = [&topics.queue, &topics.bookings, &topics.outcomes]
-        .into_iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
-        .collect();
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    for r in admin.create_topics(&new, &opts).await? {
-        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
-    }
-    Ok(())
 }
 
 /// Enters and waits for admission; returns every admission token.

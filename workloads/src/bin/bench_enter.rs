@@ -5,12 +5,13 @@
 //! JSON (`-o json`). Results go to BENCHMARKS.md.
 #![forbid(unsafe_code)]
 
-use std::{num::NonZeroU32, time::Duration};
+use std::num::NonZeroU32;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use twinkle_workloads::{
+    backend::kafka::{Topics, create_topics},
     runtime::{self, Backends, RunOptions},
     web::WebConfig,
 };
@@ -113,23 +114,6 @@ async fn wrk(
     parse_wrk(name, &String::from_utf8_lossy(&out.stdout))
 }
 
-async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
-    let res = admin
-        .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await?;
-    for r in res {
-        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -137,8 +121,7 @@ async fn main() -> anyhow::Result<()> {
     event.id = format!("bench-{}", std::process::id()).parse()?;
     let backends = match (&args.kafka, &args.redis) {
         (Some(kafka), Some(redis)) => {
-            let topic = twinkle_workloads::backend::kafka::Topics::for_event(&event.id).queue;
-            create_topic(kafka, &topic, args.partitions).await?;
+            create_topics(kafka, &Topics::for_event(&event.id), args.partitions).await?;
             Backends::Real {
                 kafka: kafka.clone(),
                 redis: redis.clone(),

@@ -4,11 +4,7 @@
 //! resolved in one batched lookup per tick. Redis work per pod per tick is
 //! therefore O(1) round trips, whatever the number of clients.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::{oneshot, watch};
 use twinkle_domain::{EventId, QueueCounters, QueueId};
@@ -18,13 +14,13 @@ use crate::ports::QueueStore;
 /// How often each pod refreshes the counters.
 pub const TICK: Duration = Duration::from_millis(250);
 
-type Waiters = HashMap<QueueId, Vec<oneshot::Sender<u64>>>;
+use super::waiters::Waiters;
 
 /// Handle to one event's hub.
 #[derive(Clone)]
 pub struct Hub {
     counters: watch::Receiver<QueueCounters>,
-    waiters: Arc<Mutex<Waiters>>,
+    waiters: Waiters<QueueId, u64>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -43,7 +39,7 @@ impl Hub {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Self {
         let (tx, rx) = watch::channel(QueueCounters::default());
-        let waiters: Arc<Mutex<Waiters>> = Arc::default();
+        let waiters = Waiters::default();
         let hub = Self {
             counters: rx,
             waiters: waiters.clone(),
@@ -74,11 +70,7 @@ impl Hub {
 
     /// Resolves once `id` has a sequence number (checked in the next ticks).
     pub fn await_sequence(&self, id: QueueId) -> oneshot::Receiver<u64> {
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut w) = self.waiters.lock() {
-            w.entry(id).or_default().push(tx);
-        }
-        rx
+        self.waiters.wait(id)
     }
 }
 
@@ -86,7 +78,7 @@ async fn refresh(
     event: &EventId,
     store: &dyn QueueStore,
     tx: &watch::Sender<QueueCounters>,
-    waiters: &Mutex<Waiters>,
+    waiters: &Waiters<QueueId, u64>,
 ) {
     match store.counters(event).await {
         Ok(c) => {
@@ -94,27 +86,15 @@ async fn refresh(
         }
         Err(err) => tracing::warn!(%err, %event, "hub: reading counters failed"),
     }
-    let ids: Vec<QueueId> = match waiters.lock() {
-        Ok(mut w) => {
-            w.retain(|_, senders| {
-                senders.retain(|s| !s.is_closed());
-                !senders.is_empty()
-            });
-            w.keys().cloned().collect()
-        }
-        Err(_) => return,
-    };
+    let ids = waiters.pending();
     if ids.is_empty() {
         return;
     }
     match store.sequences(event, &ids).await {
         Ok(seqs) => {
-            let Ok(mut w) = waiters.lock() else { return };
             for (id, seq) in ids.iter().zip(seqs) {
                 if let Some(seq) = seq {
-                    for sender in w.remove(id).unwrap_or_default() {
-                        let _ = sender.send(seq);
-                    }
+                    waiters.resolve(id, seq);
                 }
             }
         }

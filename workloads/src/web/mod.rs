@@ -10,6 +10,7 @@ mod pages;
 mod queue;
 pub mod slot_hub;
 mod slots_ws;
+mod waiters;
 mod ws;
 
 use std::{collections::HashMap, net::IpAddr, num::NonZeroU32, sync::Arc};

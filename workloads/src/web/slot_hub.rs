@@ -5,15 +5,12 @@
 //! per tick. Store work per pod per tick is O(1) round trips, whatever the
 //! number of clients.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::sync::Arc;
 
 use tokio::sync::{oneshot, watch};
 use twinkle_domain::{BookingStatus, EventConfig, RequestId, SlotAvailability, booking};
 
-use super::hub::TICK;
+use super::{hub::TICK, waiters::Waiters};
 use crate::{
     metrics::Metrics,
     ports::{BookingStore, StoredBooking},
@@ -22,13 +19,11 @@ use crate::{
 /// The latest seats, `None` until the first read.
 pub type Seats = Option<Arc<Vec<SlotAvailability>>>;
 
-type Waiters = HashMap<RequestId, Vec<oneshot::Sender<StoredBooking>>>;
-
 /// Handle to one event's slot hub.
 #[derive(Clone)]
 pub struct SlotHub {
     seats: watch::Receiver<Seats>,
-    waiters: Arc<Mutex<Waiters>>,
+    waiters: Waiters<RequestId, StoredBooking>,
 }
 
 impl std::fmt::Debug for SlotHub {
@@ -46,7 +41,7 @@ impl SlotHub {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Self {
         let (tx, rx) = watch::channel(None);
-        let waiters: Arc<Mutex<Waiters>> = Arc::default();
+        let waiters = Waiters::default();
         let hub = Self {
             seats: rx,
             waiters: waiters.clone(),
@@ -80,11 +75,7 @@ impl SlotHub {
 
     /// Resolves once the booking `id` has a final outcome.
     pub fn await_final(&self, id: RequestId) -> oneshot::Receiver<StoredBooking> {
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut w) = self.waiters.lock() {
-            w.entry(id).or_default().push(tx);
-        }
-        rx
+        self.waiters.wait(id)
     }
 }
 
@@ -112,31 +103,22 @@ async fn refresh(
     }
 }
 
-async fn resolve(event: &EventConfig, store: &dyn BookingStore, waiters: &Mutex<Waiters>) {
-    let ids: Vec<RequestId> = match waiters.lock() {
-        Ok(mut w) => {
-            w.retain(|_, senders| {
-                senders.retain(|s| !s.is_closed());
-                !senders.is_empty()
-            });
-            w.keys().cloned().collect()
-        }
-        Err(_) => return,
-    };
+async fn resolve(
+    event: &EventConfig,
+    store: &dyn BookingStore,
+    waiters: &Waiters<RequestId, StoredBooking>,
+) {
+    let ids = waiters.pending();
     if ids.is_empty() {
         return;
     }
     match store.bookings(&event.id, &ids).await {
         Ok(found) => {
-            let Ok(mut w) = waiters.lock() else { return };
             for (id, booking) in ids.iter().zip(found) {
                 // Unknown ids stay pending: the request may not be
                 // registered yet when the client starts watching.
-                let Some(b) = booking.filter(|b| b.booking.status != BookingStatus::Pending) else {
-                    continue;
-                };
-                for sender in w.remove(id).unwrap_or_default() {
-                    let _ = sender.send(b.clone());
+                if let Some(b) = booking.filter(|b| b.booking.status != BookingStatus::Pending) {
+                    waiters.resolve(id, b);
                 }
             }
         }

@@ -5,15 +5,10 @@
 use std::{num::NonZeroU32, time::Duration};
 
 use jiff::Timestamp;
-use rdkafka::{
-    ClientConfig,
-    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
-    client::DefaultClientContext,
-};
 use twinkle_domain::{EventConfig, OpeningMode};
 use twinkle_e2e::stack::{Stack, unique};
 use twinkle_workloads::{
-    backend::kafka::Topics,
+    backend::kafka::{self, Topics},
     runtime::{self, Backends, RunOptions, Running},
     web::WebConfig,
 };
@@ -42,23 +37,13 @@ pub fn event(admission_per_second: u32, max_active: u32) -> EventConfig {
 
 /// Creates the event's three topics (queue, bookings, outcomes).
 pub async fn create_topics(stack: &Stack, event: &EventConfig, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &stack.kafka_bootstrap)
-        .create()
-        .unwrap();
-    let topics = Topics::for_event(&event.id);
-    let new: Vec<NewTopic<'_>> = [&topics.queue, &topics.bookings, &topics.outcomes]
-        .into_iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
-        .collect();
-    let res = admin
-        .create_topics(
-            &new,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .unwrap();
-    assert!(res.iter().all(Result::is_ok), "create topics: {res:?}");
+    kafka::create_topics(
+        &stack.kafka_bootstrap,
+        &Topics::for_event(&event.id),
+        partitions,
+    )
+    .await
+    .unwrap();
 }
 
 pub fn backends(kind: Kind) -> Backends {
@@ -236,6 +221,18 @@ pub async fn book(
     let r = request.send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or_default())
+}
+
+/// `GET /slots`: every slot's seats as the API shows them.
+pub async fn slots(base: &str, event: &str) -> serde_json::Value {
+    client()
+        .get(format!("{base}/api/events/{event}/slots"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Polls a booking until it is final; returns its status.
