@@ -4,11 +4,14 @@
 # memory afterwards. Needs the test stack running (scripts/stack/up.sh).
 # Baseline in the same run: the same apply → wait on a plain ConfigMap
 # (`kubectl wait --for=create`), i.e. what the apiserver round trips alone cost.
-# Usage: scripts/bench-operator-ready.sh [N]   (default 10)
+# Then M events applied at once (one `kubectl apply`): time until every one
+# is Ready, against M ConfigMaps applied at once until every one exists.
+# Usage: scripts/bench-operator-ready.sh [N] [M]   (default 10 100)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source "${TT_RUN:-$HOME/.cache/twinkle-ticket/run}/env.sh"
 N=${1:-10}
+M=${2:-100}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TT_CACHE/target}"
 cargo build -q --release -p twinkle-operator --bin twinkle-operator
 OP="$CARGO_TARGET_DIR/release/twinkle-operator"
@@ -58,5 +61,19 @@ done
 echo "apply → Ready:            $(printf '%s\n' "${ready[@]}" | stats)"
 echo "baseline apply → exists:  $(printf '%s\n' "${base[@]}" | stats)"
 echo "operator RSS after $N events: $(awk '/VmRSS/{print $2 " kB"}' /proc/$op/status), peak $(awk '/VmHWM/{print $2 " kB"}' /proc/$op/status)"
+
+# M at once.
+t=$(date +%s%N)
+for i in $(seq 1 "$M"); do echo "---"; printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: burst-base-%d, namespace: %s}\ndata: {a: b}\n' "$i" "$ns"; done | k apply -f - >/dev/null
+for i in $(seq 1 "$M"); do k wait --for=create "configmap/burst-base-$i" -n "$ns" --timeout=60s >/dev/null; done
+base_all=$(ms "$t")
+t=$(date +%s%N)
+for i in $(seq 1 "$M"); do echo "---"; manifest "burst$i"; done | k apply -f - >/dev/null
+applied=$(ms "$t")
+for i in $(seq 1 "$M"); do k wait --for=condition=Ready "ticketevent/burst$i" -n "$ns" --timeout=600s >/dev/null; done
+all_ready=$(ms "$t")
+echo "$M events applied at once: all Ready after $all_ready ms (apply itself $applied ms; $(( all_ready / M )) ms per event)"
+echo "baseline: $M ConfigMaps applied at once, all exist after $base_all ms"
+echo "operator RSS with $((N + M)) events: $(awk '/VmRSS/{print $2 " kB"}' /proc/$op/status), peak $(awk '/VmHWM/{print $2 " kB"}' /proc/$op/status)"
 # Delete the events (deletionPolicy Delete removes their topics) before the namespace goes.
 k delete ticketevents --all -n "$ns" --timeout=120s >/dev/null

@@ -69,7 +69,8 @@ pub async fn slots_socket(
         ),
         None => None,
     };
-    Ok(upgrade.on_upgrade(move |socket| serve(socket, state, rt, customer)))
+    Ok(super::ws::small_buffers(upgrade)
+        .on_upgrade(move |socket| serve(socket, state, rt, customer)))
 }
 
 type Pending = FuturesUnordered<Pin<Box<oneshot::Receiver<StoredBooking>>>>;
