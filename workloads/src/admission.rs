@@ -112,18 +112,11 @@ impl Admission {
 
     /// Runs ticks until `stop` resolves.
     pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) {
-        tokio::pin!(stop);
-        let mut interval = tokio::time::interval(TICK);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = &mut stop => break,
-                _ = interval.tick() => {
-                    if let Err(err) = self.tick(Timestamp::now()).await {
-                        tracing::warn!(%err, "admission tick failed");
-                    }
-                }
+        crate::ticker::every(TICK, stop, async move || {
+            if let Err(err) = self.tick(Timestamp::now()).await {
+                tracing::warn!(%err, "admission tick failed");
             }
-        }
+        })
+        .await;
     }
 }

@@ -17,6 +17,7 @@ pub mod ports;
 pub mod rebuild;
 pub mod runtime;
 pub mod shutdown;
+pub mod ticker;
 pub mod web;
 
 /// Errors of the workloads crate.

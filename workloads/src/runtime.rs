@@ -235,16 +235,11 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         stop_rx.clone(),
     );
     let prune_state = state.clone();
-    let mut prune_stop = stop_rx.clone();
-    tasks.push(tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            tokio::select! {
-                _ = prune_stop.wait_for(|s| *s) => break,
-                _ = every.tick() => prune_state.prune_rate_limits(),
-            }
-        }
-    }));
+    tasks.push(tokio::spawn(crate::ticker::every(
+        std::time::Duration::from_secs(60),
+        stopped(&stop_rx),
+        async move || prune_state.prune_rate_limits(),
+    )));
 
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await

@@ -15,6 +15,7 @@ use crate::ports::QueueStore;
 pub const TICK: Duration = Duration::from_millis(250);
 
 use super::waiters::Waiters;
+use crate::ticker::every;
 
 /// Handle to one event's hub.
 #[derive(Clone)]
@@ -44,17 +45,9 @@ impl Hub {
             counters: rx,
             waiters: waiters.clone(),
         };
-        tokio::spawn(async move {
-            tokio::pin!(stop);
-            let mut interval = tokio::time::interval(TICK);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = &mut stop => break,
-                    _ = interval.tick() => refresh(&event, store.as_ref(), &tx, &waiters).await,
-                }
-            }
-        });
+        tokio::spawn(every(TICK, stop, async move || {
+            refresh(&event, store.as_ref(), &tx, &waiters).await;
+        }));
         hub
     }
 

@@ -11,6 +11,7 @@ use tokio::sync::{oneshot, watch};
 use twinkle_domain::{BookingStatus, EventConfig, RequestId, SlotAvailability, booking};
 
 use super::{hub::TICK, waiters::Waiters};
+use crate::ticker::every;
 use crate::{
     metrics::Metrics,
     ports::{BookingStore, StoredBooking},
@@ -46,20 +47,10 @@ impl SlotHub {
             seats: rx,
             waiters: waiters.clone(),
         };
-        tokio::spawn(async move {
-            tokio::pin!(stop);
-            let mut interval = tokio::time::interval(TICK);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = &mut stop => break,
-                    _ = interval.tick() => {
-                        refresh(&event, store.as_ref(), &metrics, &tx).await;
-                        resolve(&event, store.as_ref(), &waiters).await;
-                    }
-                }
-            }
-        });
+        tokio::spawn(every(TICK, stop, async move || {
+            refresh(&event, store.as_ref(), &metrics, &tx).await;
+            resolve(&event, store.as_ref(), &waiters).await;
+        }));
         hub
     }
 
