@@ -52,6 +52,10 @@ pub struct QueueStatus {
     pub session_ended: bool,
 }
 
+/// Below this measured admission rate (per second) the ETA uses the
+/// configured rate instead: admission has not started or has stalled.
+pub const MEASURED_RATE_FLOOR: f64 = 0.1;
+
 /// Computes a customer's status from their sequence number and the counters.
 ///
 /// The ETA uses the measured admission rate; before anyone has been admitted
@@ -85,7 +89,7 @@ pub fn status(
     }
     let position = seq - counters.serving;
     let configured = f64::from(event.queue.admission_per_second);
-    let rate = if counters.admitted_per_second >= 0.1 {
+    let rate = if counters.admitted_per_second >= MEASURED_RATE_FLOOR {
         counters.admitted_per_second.min(configured)
     } else {
         configured

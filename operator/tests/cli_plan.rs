@@ -36,9 +36,9 @@ fn plan_prints_tables_by_default() {
         AT,
     ]));
     assert!(text.contains("Window:  PreScaled"), "{text}");
-    assert!(text.contains("popup.winter-popup.queue     26"), "{text}");
+    assert!(text.contains("popup.winter-popup.queue     14"), "{text}");
     assert!(
-        text.contains("winter-popup-queue-api         26    2         26"),
+        text.contains("winter-popup-queue-api         14    2         14"),
         "{text}"
     );
     assert!(
@@ -54,7 +54,7 @@ fn plan_json_and_yaml() {
         serde_json::from_str(&stdout(&run(&[&base[..], &["-o", "json"]].concat()))).expect("json");
     assert_eq!(json["namespace"], "default");
     assert_eq!(json["topics"][2]["name"], "default.winter-popup.outcomes");
-    assert_eq!(json["workloads"][0]["replicasNow"], 26);
+    assert_eq!(json["workloads"][0]["replicasNow"], 14);
     assert_eq!(json["dr"]["records"][0]["weight"], 100);
 
     let yaml = stdout(&run(&[&base[..], &["-o", "yaml"]].concat()));

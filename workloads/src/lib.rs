@@ -14,6 +14,7 @@ pub mod consume;
 pub mod decider;
 pub mod metrics;
 pub mod ports;
+pub mod proc_stats;
 pub mod rebuild;
 pub mod runtime;
 pub mod shutdown;

@@ -20,7 +20,7 @@ use twinkle_crd::TicketEvent;
 use crate::{
     Error, Result,
     plan::{Plan, topic_prefix},
-    sizing::Workload,
+    sizing::{Workload, capacity},
 };
 
 /// The workloads, each a `twinkle` subcommand of the same name.
@@ -190,7 +190,9 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
                                 ],
                                 "ports": [{"name": "http", "containerPort": 8080}],
                                 "resources": {
-                                    "requests": {"cpu": "250m", "memory": "128Mi"},
+                                    // The capacity model plans each pod's rate on
+                                    // this request (sizing::capacity).
+                                    "requests": {"cpu": capacity::cpu_request(), "memory": "128Mi"},
                                     "limits": {"memory": "512Mi"},
                                 },
                                 "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"},
@@ -240,7 +242,8 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
                     "minReplicas": replicas,
                     "maxReplicas": max,
                     "metrics": [{"type": "Resource", "resource": {"name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 70}}}],
+                        "target": {"type": "Utilization",
+                                   "averageUtilization": capacity::HPA_TARGET_CPU_PERCENT}}}],
                 },
             }),
         )?);

@@ -64,8 +64,8 @@ pub fn table(plan: &Plan) -> String {
     if plan.sizing.per_pod_source == PerPodSource::Default {
         let _ = writeln!(
             out,
-            "         per-pod capacity is the default {}: a placeholder until the measured benchmark (issue #9)",
-            sizing::DEFAULT_PER_POD_RPS
+            "         {}",
+            sizing::capacity::default_rate_explained()
         );
     }
 

@@ -41,12 +41,12 @@ fn example_plan_a_day_before() {
     assert_eq!(
         topics,
         [
-            ("popup.winter-popup.queue", 26, 3, 604_800_000),
-            ("popup.winter-popup.bookings", 26, 3, 604_800_000),
-            ("popup.winter-popup.outcomes", 26, 3, 604_800_000),
+            ("popup.winter-popup.queue", 14, 3, 604_800_000),
+            ("popup.winter-popup.bookings", 14, 3, 604_800_000),
+            ("popup.winter-popup.outcomes", 14, 3, 604_800_000),
         ]
     );
-    assert_eq!(plan.topics[0].why, "auto: one per consumer replica (26)");
+    assert_eq!(plan.topics[0].why, "auto: one per consumer replica (14)");
 
     let workloads: Vec<_> = plan
         .workloads
@@ -63,15 +63,15 @@ fn example_plan_a_day_before() {
     assert_eq!(
         workloads,
         [
-            ("winter-popup-queue-api", 26, 2, 2),
-            ("winter-popup-booking-api", 26, 2, 2),
-            ("winter-popup-queue-consumer", 26, 2, 2),
-            ("winter-popup-booking-consumer", 26, 2, 2),
+            ("winter-popup-queue-api", 14, 2, 2),
+            ("winter-popup-booking-api", 14, 2, 2),
+            ("winter-popup-queue-consumer", 14, 2, 2),
+            ("winter-popup-booking-consumer", 14, 2, 2),
         ]
     );
     assert_eq!(
         plan.workloads[0].why,
-        "ceil(50000 rps × 130% / 2500 rps per pod (default)) = 26"
+        "ceil(50000 rps × 130% / 4970 rps per pod (default)) = 14"
     );
 
     let dr = plan.dr.as_ref().unwrap();
@@ -97,7 +97,7 @@ fn replicas_are_up_during_the_window_and_down_after() {
     let at = |s| Plan::new(&event, "popup", ts(s)).unwrap();
     let pre = at("2026-12-05T09:50:00+09:00");
     assert_eq!(pre.window(), Window::PreScaled);
-    assert!(pre.workloads.iter().all(|w| w.replicas_now == 26));
+    assert!(pre.workloads.iter().all(|w| w.replicas_now == 14));
     assert_eq!(at("2026-12-05T10:00:00+09:00").window(), Window::Open);
     let closed = at("2026-12-05T18:00:00+09:00");
     assert_eq!(closed.window(), Window::Closed);
@@ -161,9 +161,11 @@ fn table_shows_topics_replicas_and_weights() {
     let text = table(&plan);
     for needle in [
         "TicketEvent popup/winter-popup",
-        "popup.winter-popup.bookings  26",
-        "winter-popup-booking-consumer  26",
-        "a placeholder until the measured benchmark (issue #9)",
+        "popup.winter-popup.bookings  14",
+        "winter-popup-booking-consumer  14",
+        "Sizing:  ceil(50000 rps × 130% / 4970 rps per pod) = 14 pods",
+        "default per-pod rate 4970 rps = 7100 requests per core-second",
+        "× 1 core requested × 70% HPA CPU target",
         "primary  CNAME  seoul-ingress.twinkle.example",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
@@ -176,7 +178,7 @@ fn json_uses_camel_case() {
     let json = serde_json::to_value(&plan).unwrap();
     assert_eq!(json["window"], "Idle");
     assert_eq!(json["nextChange"], "2026-12-05T00:45:00Z");
-    assert_eq!(json["sizing"]["perPodRps"], 2500);
+    assert_eq!(json["sizing"]["perPodRps"], 4970);
     assert_eq!(json["topics"][0]["replicationFactor"], 3);
     assert_eq!(json["workloads"][3]["workload"], "booking-consumer");
     assert_eq!(json["workloads"][3]["reason"], "forecast");

@@ -10,16 +10,8 @@
 
 use serde::Serialize;
 
+use super::capacity::DEFAULT_PER_POD_RPS;
 use crate::{Error, Result};
-
-/// Requests per second one pod is planned to sustain when the TicketEvent
-/// sets no `perPodRps`.
-///
-/// To be replaced by the project's measured benchmark (issue #9): the
-/// original system planned 500 RPS per pod (SPEC §5); our workloads are
-/// built to do several times better per core, and 2500 is a placeholder
-/// until the benchmark measures it.
-pub const DEFAULT_PER_POD_RPS: u64 = 2500;
 
 /// Fewest partitions `auto` gives a topic: room for the consumers to grow
 /// (partitions can be added later but never removed) without planning
@@ -247,10 +239,12 @@ pub fn size(input: &SizingInput) -> Result<Sizing> {
 mod tests {
     use super::*;
 
+    /// An event with an explicit per-pod rate of 2 500, so the arithmetic
+    /// tests do not move when the measured default does.
     fn input(expected_peak_rps: u64) -> SizingInput {
         SizingInput {
             expected_peak_rps,
-            per_pod_rps: None,
+            per_pod_rps: Some(2500),
             headroom_percent: 30,
             min_replicas: 2,
             max_replicas: 40,
@@ -267,11 +261,26 @@ mod tests {
     }
 
     #[test]
+    fn fifty_thousand_rps_with_the_measured_default() {
+        // 50 000 × 1.3 / 4 970 = 13.08 → 14 pods of one core each.
+        assert_eq!(DEFAULT_PER_POD_RPS, 4970);
+        let s = size(&SizingInput {
+            per_pod_rps: None,
+            ..input(50_000)
+        })
+        .unwrap();
+        assert_eq!(s.per_pod_rps, DEFAULT_PER_POD_RPS);
+        assert_eq!(s.per_pod_source, PerPodSource::Default);
+        assert_eq!(s.forecast, 14);
+        assert_eq!(replicas(&s), vec![(14, ReplicaReason::Forecast); 4]);
+    }
+
+    #[test]
     fn fifty_thousand_rps_with_thirty_percent_headroom() {
         // 50 000 × 1.3 / 2 500 = 26 exactly: no float rounding up to 27.
         let s = size(&input(50_000)).unwrap();
         assert_eq!(s.per_pod_rps, 2500);
-        assert_eq!(s.per_pod_source, PerPodSource::Default);
+        assert_eq!(s.per_pod_source, PerPodSource::Override);
         assert_eq!(s.forecast, 26);
         assert_eq!(
             s.partitions,

@@ -16,6 +16,7 @@ use serde::Serialize;
 use twinkle_domain::Slot;
 use twinkle_workloads::{
     backend::kafka::{Topics, create_topics},
+    proc_stats,
     runtime::{self, Backends, RunOptions},
     web::WebConfig,
 };
@@ -63,6 +64,13 @@ struct Results {
     confirmed_per_second: f64,
     accept_p50_ms: f64,
     accept_p99_ms: f64,
+    /// CPU seconds this process used per second of the timed part: the
+    /// cores the API, the decider, their Kafka/Redis clients and the
+    /// in-process load generator (reqwest) had together.
+    process_cores: f64,
+    /// decisions/s ÷ process_cores. Conservative for the server alone, as
+    /// the load generator's share is counted too.
+    decisions_per_core_second: f64,
     /// redis-benchmark running the decision script alone (one per call).
     baseline_script_calls_per_second: Option<f64>,
 }
@@ -265,6 +273,8 @@ async fn main() -> anyhow::Result<()> {
     let tokens = admit(&http, &base, &id, n).await?;
 
     eprintln!("{n} customers book at once…");
+    let me = std::process::id();
+    let cpu_before = proc_stats::cpu_seconds(me).context("reading /proc/self/stat")?;
     let started = Instant::now();
     let booking = {
         let (http, base, id) = (&http, &base, &id);
@@ -290,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .into_iter()
         .collect::<anyhow::Result<Vec<f64>>>()?;
-    let (decided_at, confirmed) = loop {
+    let (decided_at, confirmed, cpu_seconds) = loop {
         let text = http
             .get(format!("{base}/metrics"))
             .send()
@@ -304,7 +314,8 @@ async fn main() -> anyhow::Result<()> {
                 "twinkle_booking_decisions_total",
                 Some("decision=\"confirmed\""),
             );
-            break (started.elapsed(), confirmed);
+            let cpu = proc_stats::cpu_seconds(me).context("reading /proc/self/stat")?;
+            break (started.elapsed(), confirmed, cpu - cpu_before);
         }
         if started.elapsed() > Duration::from_secs(600) {
             bail!("only {decided} of {n} decided after 10 min");
@@ -316,6 +327,7 @@ async fn main() -> anyhow::Result<()> {
     let mut sorted = latencies;
     sorted.sort_by(f64::total_cmp);
     let seconds = decided_at.as_secs_f64();
+    let process_cores = cpu_seconds / seconds;
     let baseline_rate = match &args.redis {
         Some(url) => {
             eprintln!("baseline: redis-benchmark running the decision script…");
@@ -332,6 +344,8 @@ async fn main() -> anyhow::Result<()> {
         confirmed_per_second: confirmed as f64 / seconds,
         accept_p50_ms: percentile(&sorted, 0.50),
         accept_p99_ms: percentile(&sorted, 0.99),
+        process_cores,
+        decisions_per_core_second: f64::from(n) / cpu_seconds.max(1e-3),
         baseline_script_calls_per_second: baseline_rate,
     };
     match args.output {
@@ -351,6 +365,10 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "202 latency p50/p99     {:.1} / {:.1} ms",
                 results.accept_p50_ms, results.accept_p99_ms
+            );
+            println!(
+                "process CPU             {:.2} cores → {:.0} decisions per core-second (load generator included)",
+                results.process_cores, results.decisions_per_core_second
             );
             if let Some(b) = results.baseline_script_calls_per_second {
                 println!(

@@ -12,6 +12,7 @@ use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use twinkle_workloads::{
     backend::kafka::{Topics, create_topics},
+    proc_stats,
     runtime::{self, Backends, RunOptions},
     web::WebConfig,
 };
@@ -53,6 +54,13 @@ struct Measurement {
     p50_ms: f64,
     p99_ms: f64,
     non_2xx: u64,
+    /// CPU seconds this process (the server: API, assigner, admission loop,
+    /// Kafka client threads; wrk is a child and not counted) used per
+    /// second of the measurement: the cores the server really had.
+    server_cores: f64,
+    /// requests/s ÷ server_cores: what one fully used core serves, the
+    /// number the operator's capacity model is built on.
+    requests_per_core_second: f64,
 }
 
 fn millis(text: &str) -> Option<f64> {
@@ -86,6 +94,8 @@ fn parse_wrk(name: &str, report: &str) -> anyhow::Result<Measurement> {
         non_2xx: field("Non-2xx or 3xx responses:")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
+        server_cores: 0.0,
+        requests_per_core_second: 0.0,
     })
 }
 
@@ -103,15 +113,23 @@ async fn wrk(
     if let Some(script) = script {
         cmd.arg("-s").arg(script);
     }
+    let me = std::process::id();
+    let cpu_before = proc_stats::cpu_seconds(me).context("reading /proc/self/stat")?;
+    let started = std::time::Instant::now();
     let out = cmd
         .arg(url)
         .output()
         .await
         .context("running wrk (apt-get install wrk)")?;
+    let cores = (proc_stats::cpu_seconds(me).context("reading /proc/self/stat")? - cpu_before)
+        / started.elapsed().as_secs_f64();
     if !out.status.success() {
         bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    parse_wrk(name, &String::from_utf8_lossy(&out.stdout))
+    let mut m = parse_wrk(name, &String::from_utf8_lossy(&out.stdout))?;
+    m.server_cores = cores;
+    m.requests_per_core_second = m.requests_per_second / cores.max(1e-3);
+    Ok(m)
 }
 
 #[tokio::main]
@@ -182,13 +200,19 @@ async fn main() -> anyhow::Result<()> {
         Output::Json => println!("{}", serde_json::to_string_pretty(&results)?),
         Output::Table => {
             println!(
-                "{:<34} {:>10} {:>9} {:>9} {:>8}",
-                "MEASUREMENT", "REQ/S", "P50 MS", "P99 MS", "NON-2XX"
+                "{:<34} {:>10} {:>9} {:>9} {:>8} {:>7} {:>12}",
+                "MEASUREMENT", "REQ/S", "P50 MS", "P99 MS", "NON-2XX", "CORES", "REQ/CORE-S"
             );
             for m in &results {
                 println!(
-                    "{:<34} {:>10.0} {:>9.2} {:>9.2} {:>8}",
-                    m.name, m.requests_per_second, m.p50_ms, m.p99_ms, m.non_2xx
+                    "{:<34} {:>10.0} {:>9.2} {:>9.2} {:>8} {:>7.2} {:>12.0}",
+                    m.name,
+                    m.requests_per_second,
+                    m.p50_ms,
+                    m.p99_ms,
+                    m.non_2xx,
+                    m.server_cores,
+                    m.requests_per_core_second
                 );
             }
             println!("enter throughput is {ratio:.0}% of the baseline");

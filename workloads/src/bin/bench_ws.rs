@@ -57,6 +57,7 @@ use tokio_tungstenite::{
 };
 use twinkle_domain::QueueStatus;
 use twinkle_workloads::{
+    proc_stats,
     runtime::{self, Backends, RunOptions},
     web::WebConfig,
 };
@@ -65,8 +66,6 @@ use twinkle_workloads::{
 const EVENT: &str = "bench-ws";
 /// File descriptors kept free for everything that is not a client socket.
 const FD_RESERVE: u64 = 512;
-/// Linux reports /proc CPU times in USER_HZ, 100 on every mainstream arch.
-const USER_HZ: f64 = 100.0;
 /// No message to any client for this long: the pushes have settled.
 const QUIET: Duration = Duration::from_millis(1000);
 
@@ -380,31 +379,12 @@ impl Server {
 // /proc readings.
 
 fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<f64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+    proc_stats::status_kib(pid, field).with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
 /// User + system CPU seconds of a process (all threads).
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    parse_cpu_ticks(&text)
-        .map(|ticks| ticks as f64 / USER_HZ)
-        .with_context(|| format!("unexpected /proc/{pid}/stat: {text}"))
-}
-
-/// utime + stime (fields 14 and 15) of a /proc/<pid>/stat line; the command
-/// name in parentheses may contain spaces, so count from its closing `)`.
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    proc_stats::cpu_seconds(pid).with_context(|| format!("reading /proc/{pid}/stat"))
 }
 
 /// Soft and hard `Max open files` of this process.
@@ -1260,9 +1240,6 @@ mod tests {
 
     #[test]
     fn parses_proc_readings() {
-        let stat =
-            "1234 (tokio runtime) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 1 2 3";
-        assert_eq!(parse_cpu_ticks(stat), Some(325));
         let limits = "Limit                     Soft Limit           Hard Limit           Units     \nMax cpu time              unlimited            unlimited            seconds   \nMax open files            20000                1048576              files     \n";
         assert_eq!(parse_open_file_limits(limits), Some((20_000, 1_048_576)));
         let metrics = "# HELP twinkle_queue_waiting x\ntwinkle_queue_waiting{event=\"a\"} 7\ntwinkle_queue_waiting_other 5\ntwinkle_queue_ws_clients{event=\"a\"} 3\n";
