@@ -67,7 +67,15 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// Connects (with automatic reconnection) to `url`.
+    ///
+    /// `rediss://` speaks TLS, as ElastiCache with in-transit encryption
+    /// requires: the server is verified against the system's roots, or the
+    /// bundle named by `SSL_CERT_FILE` / `SSL_CERT_DIR` (how a private CA is
+    /// added). The AUTH token goes in the URL: `rediss://:TOKEN@host:6379`.
     pub async fn connect(url: &str) -> Result<Self> {
+        if url.starts_with("rediss://") {
+            install_tls_provider();
+        }
         let client = redis::Client::open(url)?;
         let con = ConnectionManager::new(client).await?;
         Ok(Self {
@@ -84,6 +92,13 @@ impl RedisStore {
     pub(super) fn con(&self) -> ConnectionManager {
         self.con.clone()
     }
+}
+
+/// rustls needs one process-wide crypto provider; redis builds its TLS
+/// config from that default. Installing fails only if one is installed
+/// already (another connection, or another library did it), which is fine.
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 #[async_trait]
