@@ -399,7 +399,8 @@ async fn topics_workloads_resizing_and_deletion() {
         .iter()
         .map(|r| topic_name(&ns, name, *r))
         .collect();
-    twinkle_operator::controller::topics::delete(&stack.kafka_bootstrap, &retained)
+    twinkle_operator::controller::topics::Admins::default()
+        .delete(&stack.kafka_bootstrap, &retained)
         .await
         .unwrap();
     let _ = stack

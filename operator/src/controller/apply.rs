@@ -16,7 +16,7 @@ use twinkle_crd::{ConditionType, DeletionPolicy, TicketEvent};
 use super::{
     Context, FIELD_MANAGER,
     status::Cond,
-    topics::{self, TopicError},
+    topics::TopicError,
     workloads,
     writer::{Base, Dns},
 };
@@ -70,7 +70,7 @@ async fn reconcile_topics(te: &TicketEvent, plan: &Plan, ctx: &Context) -> (Cond
             );
         }
     };
-    match topics::ensure(&bootstrap, &plan.topics).await {
+    match ctx.kafka.ensure(&bootstrap, &plan.topics).await {
         Ok(outcome) => {
             for name in &outcome.created {
                 ctx.event(
@@ -321,7 +321,11 @@ pub async fn cleanup(te: &TicketEvent, ctx: &Context) -> Result<Action> {
     let names: Vec<String> = plan.topics.iter().map(|t| t.name.clone()).collect();
     let key = super::key(te);
     let result = match bootstrap(te, ctx).await {
-        Ok(b) => topics::delete(&b, &names).await.map_err(|e| e.to_string()),
+        Ok(b) => ctx
+            .kafka
+            .delete(&b, &names)
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     match result {

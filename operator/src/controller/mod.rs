@@ -73,6 +73,8 @@ pub struct Context {
     status: Arc<writer::StatusWriter>,
     /// The DR watchdog tasks of events with `spec.dr`.
     dr: dr::Registry,
+    /// Kafka Admin clients, one per cluster.
+    kafka: topics::Admins,
 }
 
 impl Context {
@@ -99,6 +101,7 @@ impl Context {
             delete_failing_since: Mutex::default(),
             status,
             dr,
+            kafka: topics::Admins::default(),
         }
     }
 

@@ -2,7 +2,11 @@
 //! never shrink (Kafka cannot remove partitions; asking for fewer is
 //! reported, not applied), keep retention in line with the spec.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use rdkafka::{
     ClientConfig,
@@ -41,19 +45,61 @@ pub struct TopicOutcome {
     pub not_shrunk: Vec<(String, i32, i32)>,
 }
 
-fn admin(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, TopicError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("socket.timeout.ms", "8000")
-        .create()
-        .map_err(|e| TopicError::Unavailable { why: e.to_string() })
+type Admin = AdminClient<DefaultClientContext>;
+
+/// One Admin client per bootstrap string, kept for the operator's life and
+/// shared by every reconcile. A librdkafka client costs threads and broker
+/// connections to build and blocks while it is destroyed, and a reconcile
+/// runs on every change of an event or of what it owns (14–18 per event
+/// when 100 arrive at once, BENCHMARKS.md). librdkafka reconnects by itself
+/// when the cluster comes back.
+#[derive(Default)]
+pub struct Admins(Mutex<HashMap<String, Arc<Admin>>>);
+
+impl std::fmt::Debug for Admins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys may come from Secrets: not printed.
+        f.write_str("Admins")
+    }
+}
+
+impl Admins {
+    fn get(&self, bootstrap: &str) -> Result<Arc<Admin>, TopicError> {
+        let mut admins = self.0.lock().map_err(|_| TopicError::Unavailable {
+            why: "admin client cache poisoned".into(),
+        })?;
+        if let Some(admin) = admins.get(bootstrap) {
+            return Ok(admin.clone());
+        }
+        let admin: Arc<Admin> = Arc::new(
+            ClientConfig::new()
+                .set("bootstrap.servers", bootstrap)
+                .set("socket.timeout.ms", "8000")
+                .create()
+                .map_err(|e| TopicError::Unavailable { why: e.to_string() })?,
+        );
+        admins.insert(bootstrap.to_owned(), admin.clone());
+        Ok(admin)
+    }
+
+    /// [`ensure`] with this cache's client for `bootstrap`.
+    pub async fn ensure(
+        &self,
+        bootstrap: &str,
+        topics: &[TopicPlan],
+    ) -> Result<TopicOutcome, TopicError> {
+        ensure(&*self.get(bootstrap)?, topics).await
+    }
+
+    /// [`delete`] with this cache's client for `bootstrap`.
+    pub async fn delete(&self, bootstrap: &str, names: &[String]) -> Result<(), TopicError> {
+        delete(&*self.get(bootstrap)?, names).await
+    }
 }
 
 /// Partitions of every existing topic. Metadata for all topics rather than
 /// the event's: asking for one topic by name can auto-create it.
-async fn partitions(
-    admin: &AdminClient<DefaultClientContext>,
-) -> Result<HashMap<String, i32>, TopicError> {
+async fn partitions(admin: &Admin) -> Result<HashMap<String, i32>, TopicError> {
     let metadata =
         tokio::task::block_in_place(|| admin.inner().fetch_metadata(None, KAFKA_TIMEOUT))
             .map_err(|e| TopicError::Unavailable { why: e.to_string() })?;
@@ -93,9 +139,8 @@ fn count(n: u32) -> i32 {
 
 /// Brings the planned topics into existence with at least their planned
 /// partitions and the planned retention.
-pub async fn ensure(bootstrap: &str, topics: &[TopicPlan]) -> Result<TopicOutcome, TopicError> {
-    let admin = admin(bootstrap)?;
-    let existing = partitions(&admin).await?;
+async fn ensure(admin: &Admin, topics: &[TopicPlan]) -> Result<TopicOutcome, TopicError> {
+    let existing = partitions(admin).await?;
     let unavailable =
         |e: rdkafka::error::KafkaError| TopicError::Unavailable { why: e.to_string() };
     let mut outcome = TopicOutcome::default();
@@ -169,9 +214,8 @@ pub async fn ensure(bootstrap: &str, topics: &[TopicPlan]) -> Result<TopicOutcom
 }
 
 /// Deletes the event's topics (deletionPolicy Delete); missing ones are fine.
-pub async fn delete(bootstrap: &str, names: &[String]) -> Result<(), TopicError> {
-    let admin = admin(bootstrap)?;
-    let existing = partitions(&admin).await?;
+async fn delete(admin: &Admin, names: &[String]) -> Result<(), TopicError> {
+    let existing = partitions(admin).await?;
     let names: Vec<&str> = names
         .iter()
         .filter(|n| existing.contains_key(n.as_str()))
