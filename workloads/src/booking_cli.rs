@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use twinkle_workloads::{
     backend::{
         kafka::{self, KafkaLog, Topics},
-        redis_store::RedisStore,
+        redis_store::{RedisStore, redacted},
     },
     ports::BookingOutcome,
     rebuild::{self, Report},
@@ -30,7 +30,7 @@ pub async fn run(command: BookingCommand) -> anyhow::Result<()> {
         KafkaLog::new(kafka::producer(&args.kafka)?, &args.kafka, topics.outcomes);
     let store = RedisStore::connect(&args.redis)
         .await
-        .with_context(|| format!("connecting to Redis at {}", args.redis))?;
+        .with_context(|| format!("connecting to Redis at {}", redacted(&args.redis)))?;
     let tty = std::io::stderr().is_terminal();
     let progress = move |read: u64, total: u64| {
         let mut err = std::io::stderr();

@@ -49,7 +49,12 @@ enum Command {
         #[arg(long, env = "TWINKLE_KAFKA", requires = "redis")]
         kafka: Option<String>,
         /// Redis URL (with --kafka: real backends).
-        #[arg(long, env = "TWINKLE_REDIS", requires = "kafka")]
+        #[arg(
+            long,
+            env = "TWINKLE_REDIS",
+            requires = "kafka",
+            hide_env_values = true
+        )]
         redis: Option<String>,
     },
     /// The queue API: enter, status, WebSocket, session; runs the admission
@@ -84,7 +89,7 @@ struct InventoryArgs {
     event: PathBuf,
     #[arg(long, env = "TWINKLE_KAFKA")]
     kafka: String,
-    #[arg(long, env = "TWINKLE_REDIS")]
+    #[arg(long, env = "TWINKLE_REDIS", hide_env_values = true)]
     redis: String,
     /// Kafka topic prefix (see the services' `--topic-prefix`).
     #[arg(long, env = "TWINKLE_TOPIC_PREFIX")]
@@ -109,7 +114,7 @@ struct ServiceArgs {
     event: PathBuf,
     #[arg(long, env = "TWINKLE_KAFKA")]
     kafka: String,
-    #[arg(long, env = "TWINKLE_REDIS")]
+    #[arg(long, env = "TWINKLE_REDIS", hide_env_values = true)]
     redis: String,
     /// File holding the token signing secret (≥ 32 bytes).
     #[arg(long, env = "TWINKLE_TOKEN_SECRET_FILE")]

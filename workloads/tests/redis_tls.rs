@@ -7,7 +7,7 @@
 //! * trusted CA + right token: a customer enters and is admitted (the
 //!   assigner and the admission loop wrote to Redis over TLS);
 //! * CA not trusted, or wrong token: the process refuses to start, says why,
-//!   and never prints the token.
+//!   and never prints the token (nor does `twinkle booking check`).
 
 // A failed unwrap is a failed test here; helpers outside #[test] fns too.
 #![allow(clippy::unwrap_used)]
@@ -142,33 +142,19 @@ fn twinkle_local(stack: &Stack, dir: &Path, redis_url: &str, ca: Option<&PathBuf
     cmd.spawn().unwrap()
 }
 
-/// Waits for a process that must refuse to start; returns what it printed.
-async fn refused(mut child: Child) -> String {
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+/// Waits for a process that must refuse to start; returns what it printed
+/// (both pipes read while it runs, so a chatty child cannot block).
+async fn refused(child: Child) -> String {
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
         .expect("the process gives up within 60 s")
         .unwrap();
-    assert!(!status.success(), "the process must not start");
-    let mut printed = String::new();
-    for pipe in [
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin>),
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut Box::into_pin(pipe), &mut text)
-            .await
-            .unwrap();
-        printed.push_str(&text);
-    }
+    assert!(!out.status.success(), "the process must not start");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!printed.contains(TOKEN), "the AUTH token leaked: {printed}");
     printed
 }
@@ -188,6 +174,12 @@ async fn workloads_speak_tls_and_auth_to_redis() {
 
     // Trusted CA, right token: the whole queue path works over TLS.
     let mut local = twinkle_local(&stack, &dir, &url, Some(&ca));
+    let mut stderr_pipe = local.stderr.take().unwrap();
+    let stderr_read = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr_pipe, &mut text).await;
+        text
+    });
     // Logs go to stdout too: collect every line, find the banner's URL.
     let mut lines = BufReader::new(local.stdout.take().unwrap()).lines();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -218,10 +210,7 @@ async fn workloads_speak_tls_and_auth_to_redis() {
     .await;
     assert!(admitted, "entered and admitted through Redis over TLS");
     local.kill().await.unwrap();
-    let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(local.stderr.as_mut().unwrap(), &mut stderr)
-        .await
-        .unwrap();
+    let stderr = stderr_read.await.unwrap();
     let stdout = printed.await.unwrap();
     assert!(
         !stderr.contains(TOKEN) && !stdout.contains(TOKEN),
@@ -242,4 +231,23 @@ async fn workloads_speak_tls_and_auth_to_redis() {
         err.contains("WRONGPASS") || err.to_lowercase().contains("password"),
         "names the authentication problem: {err}"
     );
+
+    // The operations CLI names where it failed to connect, without the token.
+    let check = Command::new(env!("CARGO_BIN_EXE_twinkle"))
+        .args(["booking", "check", "--event"])
+        .arg(dir.join("event.json"))
+        .args(["--kafka", &stack.kafka_bootstrap, "--redis", &url])
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let err = refused(check).await;
+    assert!(
+        err.contains(&format!("rediss://:***@127.0.0.1:{port}")),
+        "names the server, token masked: {err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -50,7 +50,7 @@ type Admin = AdminClient<DefaultClientContext>;
 /// One Admin client per bootstrap string, kept for the operator's life and
 /// shared by every reconcile. A librdkafka client costs threads and broker
 /// connections to build and blocks while it is destroyed, and a reconcile
-/// runs on every change of an event or of what it owns (14–18 per event
+/// runs on every change of an event or of what it owns (17–21 per event
 /// when 100 arrive at once, BENCHMARKS.md). librdkafka reconnects by itself
 /// when the cluster comes back.
 #[derive(Default)]
@@ -64,10 +64,16 @@ impl std::fmt::Debug for Admins {
 }
 
 impl Admins {
+    /// The map stays usable even if a thread panicked holding it: it is
+    /// only a cache.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Admin>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn get(&self, bootstrap: &str) -> Result<Arc<Admin>, TopicError> {
-        let mut admins = self.0.lock().map_err(|_| TopicError::Unavailable {
-            why: "admin client cache poisoned".into(),
-        })?;
+        let mut admins = self.lock();
         if let Some(admin) = admins.get(bootstrap) {
             return Ok(admin.clone());
         }
@@ -82,18 +88,34 @@ impl Admins {
         Ok(admin)
     }
 
+    /// A cluster that does not answer loses its client, so a mistyped or
+    /// retired bootstrap string does not keep a client (threads, retries)
+    /// for the operator's life; the next reconcile builds a fresh one.
+    fn forget_if_unavailable<T>(
+        &self,
+        bootstrap: &str,
+        result: Result<T, TopicError>,
+    ) -> Result<T, TopicError> {
+        if matches!(result, Err(TopicError::Unavailable { .. })) {
+            self.lock().remove(bootstrap);
+        }
+        result
+    }
+
     /// [`ensure`] with this cache's client for `bootstrap`.
     pub async fn ensure(
         &self,
         bootstrap: &str,
         topics: &[TopicPlan],
     ) -> Result<TopicOutcome, TopicError> {
-        ensure(&*self.get(bootstrap)?, topics).await
+        let result = ensure(&*self.get(bootstrap)?, topics).await;
+        self.forget_if_unavailable(bootstrap, result)
     }
 
     /// [`delete`] with this cache's client for `bootstrap`.
     pub async fn delete(&self, bootstrap: &str, names: &[String]) -> Result<(), TopicError> {
-        delete(&*self.get(bootstrap)?, names).await
+        let result = delete(&*self.get(bootstrap)?, names).await;
+        self.forget_if_unavailable(bootstrap, result)
     }
 }
 

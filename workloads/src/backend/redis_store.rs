@@ -73,9 +73,7 @@ impl RedisStore {
     /// bundle named by `SSL_CERT_FILE` / `SSL_CERT_DIR` (how a private CA is
     /// added). The AUTH token goes in the URL: `rediss://:TOKEN@host:6379`.
     pub async fn connect(url: &str) -> Result<Self> {
-        if url.starts_with("rediss://") {
-            install_tls_provider();
-        }
+        install_tls_provider();
         let client = redis::Client::open(url)?;
         let con = ConnectionManager::new(client).await?;
         Ok(Self {
@@ -95,10 +93,26 @@ impl RedisStore {
 }
 
 /// rustls needs one process-wide crypto provider; redis builds its TLS
-/// config from that default. Installing fails only if one is installed
-/// already (another connection, or another library did it), which is fine.
+/// config from that default (for `rediss://`, and any other TLS scheme it
+/// accepts, so it is installed whatever the URL). Installing fails only if
+/// one is installed already, which is fine.
 fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// `url` without its password (the AUTH token), for messages and logs:
+/// `rediss://:TOKEN@host:6379/0` → `rediss://:***@host:6379/0`.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<redis url>".to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+            None => format!("{scheme}://{userinfo}@{host}"),
+        },
+        None => url.to_owned(),
+    }
 }
 
 #[async_trait]
@@ -307,5 +321,25 @@ impl QueueStore for RedisStore {
     async fn ready(&self) -> Result<()> {
         let _: String = redis::cmd("PING").query_async(&mut self.con()).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn redaction_hides_the_password_only() {
+        assert_eq!(
+            redacted("rediss://:s3cret@cache.example:6379/0"),
+            "rediss://:***@cache.example:6379/0"
+        );
+        assert_eq!(
+            redacted("redis://app:p@ss@10.0.0.1:6379"),
+            "redis://app:***@10.0.0.1:6379"
+        );
+        assert_eq!(redacted("redis://app@h:1"), "redis://app@h:1");
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redacted("not a url"), "<redis url>");
     }
 }

@@ -86,12 +86,16 @@ async fn serve(mut socket: WebSocket, state: AppState, rt: EventRuntime, v: Veri
         .then(|| rt.hub.await_sequence(v.queue_id.clone()));
     let mut last: Option<QueueStatus> = None;
     let mut dirty = true;
+    // Set when the status could not be read: the hub only wakes us on a
+    // visible change (or every few seconds), so retry on our own.
+    let mut retry = false;
 
     loop {
         if dirty {
             dirty = false;
             match push(&mut socket, &state, &rt, &v, sequence, &mut last).await {
-                Ok(()) => {}
+                Ok(Pushed::Done) => retry = false,
+                Ok(Pushed::Unreadable) => retry = true,
                 Err(()) => return,
             }
         }
@@ -99,6 +103,7 @@ async fn serve(mut socket: WebSocket, state: AppState, rt: EventRuntime, v: Veri
             // Draining wins over everything: the client must hear "restart".
             biased;
             _ = shutdown.changed() => return close_for_restart(&mut socket).await,
+            () = tokio::time::sleep(super::hub::TICK), if retry => dirty = true,
             changed = counters.changed() => {
                 // The hub stops only when the process drains.
                 if changed.is_err() { return close_for_restart(&mut socket).await; }
@@ -128,6 +133,14 @@ async fn close_for_restart(socket: &mut WebSocket) {
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
+/// What a push attempt did (the socket failing is `Err`).
+enum Pushed {
+    /// Sent, or nothing new to send.
+    Done,
+    /// The status could not be read (backend hiccup): try again soon.
+    Unreadable,
+}
+
 /// Sends the status if it changed since the last push (a fresh admission
 /// token is not a change by itself).
 async fn push(
@@ -137,15 +150,15 @@ async fn push(
     v: &Verified,
     sequence: Option<u64>,
     last: &mut Option<QueueStatus>,
-) -> Result<(), ()> {
+) -> Result<Pushed, ()> {
     if last.as_ref().is_some_and(|l| l.admitted) {
-        return Ok(()); // admitted: the token was sent; nothing more to say
+        return Ok(Pushed::Done); // admitted: the token was sent; nothing more to say
     }
     let Ok(status) = status_of(state, rt, &v.queue_id, sequence).await else {
-        return Ok(()); // backend hiccup: try again next tick
+        return Ok(Pushed::Unreadable);
     };
     if last.as_ref() == Some(&status) {
-        return Ok(());
+        return Ok(Pushed::Done);
     }
     let text = serde_json::to_string(&status).map_err(|_| ())?;
     socket
@@ -153,5 +166,5 @@ async fn push(
         .await
         .map_err(|_| ())?;
     *last = Some(status);
-    Ok(())
+    Ok(Pushed::Done)
 }
