@@ -195,6 +195,34 @@ fn moto(stack: &Stack) -> Route53 {
     Route53::new(&config)
 }
 
+/// The CRD installed, a fresh namespace, and a TicketEvent client for it.
+async fn namespace(stack: &Stack, prefix: &str) -> (String, Api<TicketEvent>) {
+    install_crd(stack).await;
+    let ns = unique(prefix);
+    stack.kubectl(&["create", "namespace", &ns]).await.unwrap();
+    let client = kube::Client::try_default().await.unwrap();
+    (ns.clone(), Api::namespaced(client, &ns))
+}
+
+/// A fresh hosted zone in moto (what Terraform would own): (id, name).
+async fn hosted_zone(moto: &Route53, prefix: &str) -> (String, String) {
+    let zone_name = format!("{}.example.", unique(prefix));
+    let zone = moto
+        .create_hosted_zone()
+        .name(&zone_name)
+        .caller_reference(unique("ref"))
+        .send()
+        .await
+        .unwrap();
+    let id = zone
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    (id, zone_name)
+}
+
 /// The weights of the three records by set identifier, and the lease TXT.
 async fn records(moto: &Route53, zone: &str) -> (Option<Weights>, Vec<String>) {
     let sets = moto
@@ -427,29 +455,12 @@ fn notes(events: &[Value], reason: &str) -> Vec<String> {
 async fn operator_runs_the_watchdog_of_a_ticket_event() {
     let started = Instant::now();
     let stack = Stack::require();
-    install_crd(&stack).await;
-    let ns = unique("dr");
-    stack.kubectl(&["create", "namespace", &ns]).await.unwrap();
-    let client = kube::Client::try_default().await.unwrap();
-    let api: Api<TicketEvent> = Api::namespaced(client, &ns);
+    let (ns, api) = namespace(&stack, "dr").await;
 
     // The hosted zone (what Terraform would own) and three targets; DR EKS
     // is still being built (503).
     let moto = moto(&stack);
-    let zone_name = format!("{}.example.", unique("dr"));
-    let zone = moto
-        .create_hosted_zone()
-        .name(&zone_name)
-        .caller_reference(unique("ref"))
-        .send()
-        .await
-        .unwrap();
-    let zone = zone
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
+    let (zone, zone_name) = hosted_zone(&moto, "dr").await;
     let record = format!("tickets.{zone_name}");
     let primary = Target::start(true).await;
     let dr_eks = Target::start(false).await;
@@ -709,26 +720,9 @@ async fn operator_runs_the_watchdog_of_a_ticket_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_leader_takes_over_the_watchdog() {
     let stack = Stack::require();
-    install_crd(&stack).await;
-    let ns = unique("drlead");
-    stack.kubectl(&["create", "namespace", &ns]).await.unwrap();
-    let client = kube::Client::try_default().await.unwrap();
-    let api: Api<TicketEvent> = Api::namespaced(client, &ns);
+    let (ns, api) = namespace(&stack, "drlead").await;
     let moto = moto(&stack);
-    let zone_name = format!("{}.example.", unique("drlead"));
-    let zone = moto
-        .create_hosted_zone()
-        .name(&zone_name)
-        .caller_reference(unique("ref"))
-        .send()
-        .await
-        .unwrap();
-    let zone = zone
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
+    let (zone, zone_name) = hosted_zone(&moto, "drlead").await;
     let targets = [
         Target::start(true).await,
         Target::start(true).await,
@@ -808,11 +802,7 @@ async fn a_new_leader_takes_over_the_watchdog() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_route53_is_a_condition() {
     let stack = Stack::require();
-    install_crd(&stack).await;
-    let ns = unique("drdown");
-    stack.kubectl(&["create", "namespace", &ns]).await.unwrap();
-    let client = kube::Client::try_default().await.unwrap();
-    let api: Api<TicketEvent> = Api::namespaced(client, &ns);
+    let (ns, api) = namespace(&stack, "drdown").await;
     let target = Target::start(true).await;
     let _operator = start_operator(&stack, &ns, "http://127.0.0.1:1", &unique("op")).await;
     let name = "nodns";
