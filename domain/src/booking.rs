@@ -61,9 +61,8 @@ impl From<Decision> for BookingStatus {
     }
 }
 
-/// The one booking rule. The embedded store calls it; the Redis script
-/// (`decide.lua`) is the same three lines, and the shared store suite holds
-/// both to it.
+/// The one booking rule, applied by the decider's [`crate::Ledger`] (the
+/// only place a booking is decided).
 pub fn decide(remaining: u32, customer_confirmed: u32, per_customer_limit: u32) -> Decision {
     if customer_confirmed >= per_customer_limit {
         Decision::AlreadyBooked

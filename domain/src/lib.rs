@@ -5,12 +5,14 @@
 
 pub mod booking;
 pub mod event;
+pub mod ledger;
 pub mod queue;
 pub mod tokens;
 pub mod window;
 
 pub use booking::{Booking, BookingStatus, Decision, SlotAvailability, SlotCount};
 pub use event::{EventConfig, EventId, OpeningMode, QueueConfig, QueueId, RequestId, Slot, SlotId};
+pub use ledger::{Ledger, Verdict};
 pub use queue::{EnterRefusal, QueueCounters, QueueStatus};
 pub use window::Window;
 

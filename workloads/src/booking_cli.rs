@@ -64,6 +64,13 @@ fn human(r: &Report) -> String {
         "event {}: {} outcome records, {} requests decided, {} repeats\n",
         r.event, r.records, r.decided, r.repeats
     );
+    let projected = r
+        .projected_watermark
+        .map_or_else(|| "none (empty)".to_owned(), |w| w.to_string());
+    out.push_str(&format!(
+        "projection watermark: {projected} of {} decisions (lag {})\n",
+        r.decided, r.projection_lag
+    ));
     out.push_str(&format!(
         "{:<16} {:>8} {:>10} {:>10} {:>10}  {}\n",
         "SLOT", "CAPACITY", "REMAINING", "CONFIRMED", "IN LOG", "OK"

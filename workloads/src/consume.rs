@@ -1,4 +1,5 @@
-//! The consumer loop shared by the assigner and the decider: read a batch,
+//! The assigner's consumer loop (the decider has its own, transactional
+//! one: `decider.rs`): read a batch,
 //! apply it until its effect is durable (retrying the *same* batch with
 //! backoff — reading on would skip it), then commit the read position.
 //! Stopping mid-retry leaves the batch uncommitted, so it is redelivered;

@@ -41,6 +41,15 @@ pub enum Error {
     Domain(#[from] twinkle_domain::Error),
     #[error("backend: {0}")]
     Backend(String),
+    /// A newer decider opened a session on the same event: this one's
+    /// decisions are refused and it must stop.
+    #[error("fenced: a newer decider owns this event's outcomes log")]
+    Fenced,
+    /// A hand-made restore would race the decider that restores by itself.
+    #[error(
+        "decider {0} is running and restores the projection by itself; stop the booking consumers to rebuild by hand"
+    )]
+    DeciderRunning(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

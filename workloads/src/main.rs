@@ -5,10 +5,10 @@
 //! * `twinkle queue-api` — the queue API (+ admission loop under a lease).
 //! * `twinkle queue-consumer` — the assigner (Kafka → Redis sequence numbers).
 //! * `twinkle booking-api` — the booking API and the slots WebSocket.
-//! * `twinkle booking-consumer` — the decider (Kafka → Redis decisions →
-//!   outcomes topic).
-//! * `twinkle booking check|rebuild` — compare the seat inventory with the
-//!   outcomes topic, or recompute it from there.
+//! * `twinkle booking-consumer` — the decider (bookings topic → ledger →
+//!   outcomes topic, then the Redis projection).
+//! * `twinkle booking check|rebuild` — compare the Redis projection with the
+//!   outcomes topic, or restore it from there.
 #![forbid(unsafe_code)]
 
 mod booking_cli;
@@ -64,8 +64,9 @@ enum Command {
     QueueConsumer(ServiceArgs),
     /// The booking API: book, booking status, live seats (HTTP + WebSocket).
     BookingApi(ServiceArgs),
-    /// The decider: consumes the bookings topic, decides each request in
-    /// Redis, appends the outcome to the outcomes topic, then commits.
+    /// The decider: consumes the bookings topic, decides each request
+    /// against the ledger replayed from the outcomes topic, commits the
+    /// outcome with the consumed offset (one transaction), projects to Redis.
     BookingConsumer(ServiceArgs),
     /// Operations on the seat inventory.
     #[command(subcommand)]
@@ -74,11 +75,12 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BookingCommand {
-    /// Compare the Redis inventory with the outcomes topic (exit 1 if they
-    /// disagree or an invariant is broken in the log).
+    /// Compare the Redis projection (seats, decisions, watermark) with the
+    /// outcomes topic (exit 1 if it is behind or an invariant is broken in
+    /// the log).
     Check(InventoryArgs),
-    /// Recompute the Redis inventory from the outcomes topic. Stop the
-    /// booking consumers first (scale them to 0).
+    /// Restore the Redis projection from the outcomes topic if it is behind
+    /// (refused while a decider runs: it does this by itself).
     Rebuild(InventoryArgs),
 }
 
@@ -217,13 +219,19 @@ fn service(args: ServiceArgs, role: Role) -> anyhow::Result<RunOptions> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Logs go to stderr: stdout carries what a command prints (the
+    // `booking check -o json` report, the local stack's banner).
     if cli.log_json {
         tracing_subscriber::fmt()
             .json()
+            .with_writer(std::io::stderr)
             .with_env_filter(filter)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
     }
 
     let (opts, banner) = match cli.command {

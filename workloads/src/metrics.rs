@@ -62,6 +62,12 @@ pub struct Metrics {
     pub booking_decisions: Family<DecisionLabels, Counter>,
     pub slot_remaining: Family<SlotLabels, Gauge>,
     pub inventory_consistent: Family<EventLabel, Gauge>,
+    pub projection_lag: Family<EventLabel, Gauge>,
+    pub projection_repairs: Family<EventLabel, Counter>,
+    pub log_invariants_hold: Family<EventLabel, Gauge>,
+    pub log_decisions: Family<EventLabel, Gauge>,
+    pub decider_sessions_ended: Family<EventLabel, Counter>,
+    pub projection_trusted: Family<EventLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -120,11 +126,53 @@ impl Default for Metrics {
         let inventory_consistent = Family::<EventLabel, Gauge>::default();
         registry.register(
             "booking_inventory_consistent",
-            "1 when every slot satisfies confirmed == capacity - remaining <= capacity, else 0",
+            "1 when every slot of the Redis projection satisfies confirmed == capacity - remaining <= capacity, else 0 (the projection's own consistency; see booking_log_invariants_hold for the truth)",
             inventory_consistent.clone(),
+        );
+        let projection_lag = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "booking_projection_lag",
+            "Decisions in the outcomes log the Redis projection does not reflect (decider's view; 0 once repaired)",
+            projection_lag.clone(),
+        );
+        let projection_repairs = Family::<EventLabel, Counter>::default();
+        registry.register(
+            "booking_projection_repairs",
+            "Times the decider restored a projection found behind the outcomes log (lost, rolled back or emptied)",
+            projection_repairs.clone(),
+        );
+        let log_invariants_hold = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "booking_log_invariants_hold",
+            "1 while the outcomes log itself holds no oversold slot and no customer above the limit (computed from the log, not Redis)",
+            log_invariants_hold.clone(),
+        );
+        let log_decisions = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "booking_log_decisions",
+            "Distinct requests decided in the outcomes log (the projection's target watermark)",
+            log_decisions.clone(),
+        );
+        let decider_sessions_ended = Family::<EventLabel, Counter>::default();
+        registry.register(
+            "booking_decider_sessions_ended",
+            "Decider sessions that ended (fenced, lease lost, commit failed) and were started again from the log",
+            decider_sessions_ended.clone(),
+        );
+        let projection_trusted = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "booking_projection_trusted",
+            "1 while the projection reflects the whole outcomes log and every request accepted before its last restore was read (lookups of unknown ids answer 404, not 503), else 0",
+            projection_trusted.clone(),
         );
         Self {
             registry,
+            projection_trusted,
+            projection_lag,
+            projection_repairs,
+            log_invariants_hold,
+            log_decisions,
+            decider_sessions_ended,
             book_requests,
             booking_decisions,
             slot_remaining,

@@ -164,8 +164,9 @@ impl Record for BookingRequest {
     }
 }
 
-/// A decision, as appended to the outcomes topic before the request's
-/// offset is committed: the log the inventory can be rebuilt from.
+/// A decision, as appended to the outcomes topic in the same transaction as
+/// the request's consumed offset: the truth the decider's ledger is replayed
+/// from, one record per decided request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingOutcome {
@@ -194,17 +195,6 @@ pub enum Registration {
     Conflict,
 }
 
-/// What deciding one request did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decided {
-    pub decision: Decision,
-    /// The customer's confirmed bookings after this decision.
-    pub customer_confirmed: u32,
-    /// False when the request had been decided before (redelivery): the
-    /// recorded decision is returned and nothing changed.
-    pub fresh: bool,
-}
-
 /// A stored booking and whose it is (only its customer may read it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBooking {
@@ -212,40 +202,138 @@ pub struct StoredBooking {
     pub booking: Booking,
 }
 
-/// The event's shared seat inventory and booking decisions.
+/// A read from a projection, with the watermark it reflected: how many of
+/// the event's decisions it holds (`None`: it holds none of the history,
+/// e.g. an emptied Redis before the decider repaired it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Projected<T> {
+    pub watermark: Option<u64>,
+    pub value: T,
+}
+
+/// Bookings read by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// Per id: the booking (decided, or pending if only registered), or
+    /// `None` if unknown.
+    pub found: Vec<Option<StoredBooking>>,
+    /// False after a restore until the decider has read every request
+    /// accepted before it: an unknown id may then be a registration lost
+    /// with the store, not a request that never was.
+    pub registrations_complete: bool,
+}
+
+/// One decision as projected: the outcome and the counters it moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectedDecision {
+    pub request_id: RequestId,
+    pub queue_id: QueueId,
+    pub slot: SlotId,
+    pub decision: Decision,
+}
+
+/// What a projection step found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// Applied; the projection now reflects this many decisions.
+    Applied(u64),
+    /// The projection is behind the step's start (lost, rolled back or
+    /// emptied): nothing applied; the caller restores it whole.
+    Behind(Option<u64>),
+    /// The projection is already past the step's start: a newer decider
+    /// wrote it, so this one is superseded. Nothing applied.
+    Ahead(u64),
+}
+
+/// The event's booking projection (Redis, or the embedded store): what the
+/// APIs read, written only by the decider after its decisions are in the
+/// outcomes log. It may be lost, rolled back or emptied at any moment: every
+/// write carries the watermark it reflects, so the decider notices and
+/// restores it, and readers can tell a projection that is behind.
 #[async_trait]
 pub trait BookingStore: Send + Sync {
-    /// Creates the slots that do not exist yet with their capacity. A slot
-    /// that exists is left alone: re-initialising a running sale never
-    /// resets sold seats.
-    async fn init_inventory(&self, event: &EventId, slots: &[Slot]) -> Result<()>;
-
     /// Records an accepted request, so its status is known while pending.
     async fn register(&self, request: &BookingRequest) -> Result<Registration>;
 
-    /// Decides requests in order, each atomically (no locks): at the
-    /// customer's limit → `already_booked`; a seat left → take it,
-    /// `confirmed`; else `sold_out` (see `twinkle_domain::booking::decide`).
-    /// A request decided before gets its recorded decision back and changes
-    /// nothing, however often it is redelivered.
-    async fn decide(
+    /// Bookings by id in one round trip, with the watermark they were read
+    /// at.
+    async fn bookings(&self, event: &EventId, ids: &[RequestId]) -> Result<Projected<Lookup>>;
+
+    /// Every slot's counters in one round trip, with their watermark.
+    async fn slot_counts(&self, event: &EventId) -> Result<Projected<Vec<SlotCount>>>;
+
+    /// Applies `decisions`, the ones after the first `from`, atomically and
+    /// only if the projection reflects exactly `from` decisions (an empty
+    /// step just checks that).
+    async fn project(
         &self,
         event: &EventId,
-        per_customer_limit: u32,
-        requests: &[BookingRequest],
-    ) -> Result<Vec<Decided>>;
+        from: u64,
+        decisions: &[ProjectedDecision],
+    ) -> Result<Projection>;
 
-    /// Bookings by id in one round trip (`None`: unknown id).
-    async fn bookings(
+    /// Replaces the projection with the whole ledger at `watermark`
+    /// atomically, unless it already reflects `watermark` or more decisions
+    /// (an older decider never overwrites a newer one's). True if replaced;
+    /// the registrations of undecided requests are then taken as possibly
+    /// lost until [`Self::registrations_complete`].
+    async fn restore(
         &self,
         event: &EventId,
-        ids: &[RequestId],
-    ) -> Result<Vec<Option<StoredBooking>>>;
+        slots: &[Slot],
+        tally: &Tally,
+        watermark: u64,
+    ) -> Result<bool>;
 
-    /// Every slot's counters in one round trip.
-    async fn slot_counts(&self, event: &EventId) -> Result<Vec<SlotCount>>;
+    /// Takes or renews the event's decider lease: true while `holder` owns
+    /// it. Only the holder decides (liveness: one decider at a time); the
+    /// outcomes log's transactional fencing keeps a stale holder's
+    /// decisions out even if the lease is lost with the store.
+    async fn lead_decider(&self, event: &EventId, holder: &str, ttl: Duration) -> Result<bool>;
 
-    /// Replaces counters, customer totals and decisions with the ones
-    /// replayed from the outcomes log (the rebuild; consumers stopped).
-    async fn restore(&self, event: &EventId, slots: &[Slot], tally: &Tally) -> Result<()>;
+    /// Gives the decider lease up if `holder` still has it (a graceful stop:
+    /// a standby takes over at once instead of after the lease's TTL).
+    async fn release_decider(&self, event: &EventId, holder: &str) -> Result<()>;
+
+    /// Who holds the decider lease, if anyone.
+    async fn decider(&self, event: &EventId) -> Result<Option<String>>;
+
+    /// Every request accepted before the last restore has been decided (so
+    /// its decision, not its lost registration, answers for it): lookups of
+    /// unknown ids are trusted again.
+    async fn registrations_complete(&self, event: &EventId) -> Result<()>;
+}
+
+/// A position in a log: the next offset per partition (index = partition).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogEnd(pub Vec<i64>);
+
+/// The decider's exclusive, fenced session on its event's logs: reads the
+/// bookings log, and appends decisions to the outcomes log atomically with
+/// the consumed positions (Kafka: one transaction; `transactional.id` per
+/// event, so opening a session fences every earlier one).
+#[async_trait]
+pub trait DecisionLog: Send {
+    /// Fences every earlier session of this event (their open writes are
+    /// aborted, their later commits refused), then replays every decision
+    /// in the outcomes log, to the end.
+    async fn open(&mut self, progress: Progress<'_>) -> Result<Vec<BookingOutcome>>;
+
+    /// Requests after the consumed position, in log order (per customer).
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<BookingRequest>>;
+
+    /// Appends `outcomes` and marks everything returned so far as consumed,
+    /// all or nothing. [`crate::Error::Fenced`] once a newer session opened.
+    async fn commit(&mut self, outcomes: &[BookingOutcome]) -> Result<()>;
+
+    /// Where the bookings log ends now (what has been appended so far).
+    /// Kafka: also ends the session with an error if the topic has grown
+    /// partitions this session does not read.
+    async fn end(&mut self) -> Result<LogEnd>;
+
+    /// Whether every request before `end` has been returned (no I/O).
+    fn reached(&self, end: &LogEnd) -> bool;
+
+    /// Ends the session and lets go of its clients (a standby holds none).
+    fn close(&mut self);
 }

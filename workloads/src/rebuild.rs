@@ -1,11 +1,13 @@
-//! Rebuilding the seat inventory from the outcomes log, and checking the
-//! live inventory against it. The outcomes log is the durable record of
-//! every decision (appended before the request's offset is committed), so
-//! the store can always be recomputed from it.
+//! Checking the booking projection (Redis) against the outcomes log, and
+//! restoring it from there by hand. The outcomes log is the truth (the
+//! decider commits each decision with the request's offset, and decides
+//! against a ledger replayed from the log), so the projection can always be
+//! recomputed from it; the running decider does that by itself whenever it
+//! finds the projection's watermark behind.
 
 use serde::Serialize;
 use twinkle_domain::{
-    EventConfig, SlotCount, SlotId,
+    EventConfig, Ledger, SlotCount, SlotId,
     booking::{Decided, Tally},
 };
 
@@ -39,30 +41,32 @@ pub struct Report {
     pub decided: usize,
     /// Records repeating an earlier decision (redelivery; harmless).
     pub repeats: u64,
+    /// Decisions the projection says it reflects (`None`: it holds none,
+    /// e.g. an emptied Redis the decider has not restored yet).
+    pub projected_watermark: Option<u64>,
+    /// Decisions in the log the projection does not reflect.
+    pub projection_lag: u64,
     /// Invariant violations found in the log itself (must be empty).
     pub violations: Vec<String>,
     pub slots: Vec<SlotReport>,
 }
 
 impl Report {
-    /// No violation in the log, and the store agrees with it everywhere.
+    /// No violation in the log, and the projection reflects all of it.
     pub fn ok(&self) -> bool {
-        self.violations.is_empty() && self.slots.iter().all(|s| s.ok)
+        self.violations.is_empty()
+            && self.projection_lag == 0
+            && self.projected_watermark.is_some()
+            && self.slots.iter().all(|s| s.ok)
     }
 }
 
-/// Replays the event's outcomes into a tally.
-pub async fn replay(
-    event: &EventConfig,
-    outcomes: &dyn Log<BookingOutcome>,
-    progress: Progress<'_>,
-) -> Result<(Tally, u64)> {
-    let records = outcomes.replay(progress).await?;
-    let mut tally = Tally::default();
-    let mut read = 0u64;
+/// The ledger the event's outcome records say: what the decider decides
+/// against, and what the projection must show.
+pub fn ledger(event: &EventConfig, records: Vec<BookingOutcome>) -> Ledger {
+    let mut ledger = Ledger::new(&event.slots);
     for r in records.into_iter().filter(|r| r.event == event.id) {
-        read += 1;
-        tally.add(
+        ledger.replay(
             r.request_id,
             Decided {
                 customer: r.queue_id,
@@ -71,7 +75,19 @@ pub async fn replay(
             },
         );
     }
-    Ok((tally, read))
+    ledger
+}
+
+/// Replays the event's outcomes log into a tally; also returns how many
+/// of its records were the event's.
+pub async fn replay(
+    event: &EventConfig,
+    outcomes: &dyn Log<BookingOutcome>,
+    progress: Progress<'_>,
+) -> Result<(Tally, u64)> {
+    let records = outcomes.replay(progress).await?;
+    let read = records.iter().filter(|r| r.event == event.id).count() as u64;
+    Ok((ledger(event, records).tally().clone(), read))
 }
 
 /// Compares the store with the log.
@@ -85,18 +101,26 @@ pub async fn check(
     report(event, &tally, records, store).await
 }
 
-/// Replaces the store's inventory with the one replayed from the log, then
-/// checks. Stop the deciders first (scale the booking consumer to 0):
-/// a decision made during the rebuild could be overwritten.
+/// Restores the projection from the log if it is behind it, then checks.
+/// Refused while a decider holds its lease: it restores by itself, and a
+/// replay that ends partition by partition while it commits is no
+/// consistent cut of its history.
 pub async fn rebuild(
     event: &EventConfig,
     outcomes: &dyn Log<BookingOutcome>,
     store: &dyn BookingStore,
     progress: Progress<'_>,
 ) -> Result<Report> {
-    let (tally, records) = replay(event, outcomes, progress).await?;
-    store.restore(&event.id, &event.slots, &tally).await?;
-    report(event, &tally, records, store).await
+    if let Some(holder) = store.decider(&event.id).await? {
+        return Err(crate::Error::DeciderRunning(holder));
+    }
+    let records = outcomes.replay(progress).await?;
+    let read = records.iter().filter(|r| r.event == event.id).count() as u64;
+    let ledger = ledger(event, records);
+    store
+        .restore(&event.id, &event.slots, ledger.tally(), ledger.watermark())
+        .await?;
+    report(event, ledger.tally(), read, store).await
 }
 
 async fn report(
@@ -105,7 +129,8 @@ async fn report(
     records: u64,
     store: &dyn BookingStore,
 ) -> Result<Report> {
-    let live = store.slot_counts(&event.id).await?;
+    let read = store.slot_counts(&event.id).await?;
+    let live = read.value;
     let slots = tally
         .counts(&event.slots)
         .into_iter()
@@ -128,6 +153,8 @@ async fn report(
         records,
         decided: tally.decided.len(),
         repeats: tally.repeats,
+        projected_watermark: read.watermark,
+        projection_lag: (tally.decided.len() as u64).saturating_sub(read.watermark.unwrap_or(0)),
         violations: tally.violations(&event.slots, event.per_customer_limit),
         slots,
     })

@@ -12,12 +12,14 @@ use crate::{
     assigner,
     backend::{
         kafka::{self, KafkaLog, KafkaSource, Topics},
+        kafka_decisions::KafkaDecisionLog,
         memory::{MemoryLog, MemoryStore},
+        memory_decisions::MemoryDecisions,
         redis_store::RedisStore,
     },
     decider::Decider,
     metrics::Metrics,
-    ports::{BookingOutcome, BookingRequest, BookingStore, Log, QueueEntry, Source},
+    ports::{BookingOutcome, BookingRequest, BookingStore, DecisionLog, QueueEntry, Source},
     web::{self, AppState, EventRuntime, Hub, SlotHub, WebConfig, app},
 };
 
@@ -86,13 +88,12 @@ fn stopped(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> 
     }
 }
 
-/// Everything the process talks to, and the consumers' sources (present
-/// only for the loops this process runs).
+/// Everything the process talks to, and the consumers' logs (present only
+/// for the loops this process runs).
 struct Wired {
     web: web::Backends,
-    outcomes: Arc<dyn Log<BookingOutcome>>,
     queue_source: Option<Box<dyn Source<QueueEntry>>>,
-    booking_source: Option<Box<dyn Source<BookingRequest>>>,
+    decisions: Option<Box<dyn DecisionLog>>,
 }
 
 async fn wire(opts: &RunOptions) -> Result<Wired> {
@@ -100,21 +101,22 @@ async fn wire(opts: &RunOptions) -> Result<Wired> {
         Backends::Embedded => {
             let queue_log = MemoryLog::<QueueEntry>::default();
             let booking_log = MemoryLog::<BookingRequest>::default();
+            let outcomes = MemoryLog::<BookingOutcome>::default();
             let store = Arc::new(MemoryStore::default());
             Ok(Wired {
                 queue_source: opts
                     .assigner
                     .then(|| Box::new(queue_log.source()) as Box<dyn Source<QueueEntry>>),
-                booking_source: opts
-                    .decider
-                    .then(|| Box::new(booking_log.source()) as Box<dyn Source<BookingRequest>>),
+                decisions: opts.decider.then(|| {
+                    let log = MemoryDecisions::new(booking_log.clone(), outcomes).session();
+                    Box::new(log) as Box<dyn DecisionLog>
+                }),
                 web: web::Backends {
                     queue_log: Arc::new(queue_log),
                     queue_store: store.clone(),
                     booking_log: Arc::new(booking_log),
                     bookings: store,
                 },
-                outcomes: Arc::new(MemoryLog::<BookingOutcome>::default()),
             })
         }
         Backends::Real {
@@ -143,30 +145,21 @@ async fn wire(opts: &RunOptions) -> Result<Wired> {
             } else {
                 None
             };
-            let booking_source = if opts.decider {
+            let decisions = opts.decider.then(|| {
                 let group = format!("{}.decider", opts.group);
-                Some(Box::new(KafkaSource::<BookingRequest>::new(
-                    bootstrap,
-                    &group,
-                    &topics.bookings,
-                )?) as Box<dyn Source<BookingRequest>>)
-            } else {
-                None
-            };
+                let log =
+                    KafkaDecisionLog::new(bootstrap, &group, &topics.bookings, &topics.outcomes);
+                Box::new(log) as Box<dyn DecisionLog>
+            });
             Ok(Wired {
                 queue_source,
-                booking_source,
+                decisions,
                 web: web::Backends {
                     queue_log: Arc::new(KafkaLog::new(producer.clone(), bootstrap, topics.queue)),
                     queue_store: store.clone(),
-                    booking_log: Arc::new(KafkaLog::new(
-                        producer.clone(),
-                        bootstrap,
-                        topics.bookings,
-                    )),
+                    booking_log: Arc::new(KafkaLog::new(producer, bootstrap, topics.bookings)),
                     bookings: store,
                 },
-                outcomes: Arc::new(KafkaLog::new(producer, bootstrap, topics.outcomes)),
             })
         }
     }
@@ -186,8 +179,6 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
     for event in &opts.events {
         event.validate()?;
         let config = Arc::new(event.clone());
-        // Idempotent: a running sale keeps its sold seats.
-        bookings.init_inventory(&config.id, &config.slots).await?;
         let hub = Hub::spawn(config.id.clone(), store.clone(), stopped(&stop_rx));
         let slots = SlotHub::spawn(
             config.clone(),
@@ -215,15 +206,15 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
             stopped(&stop_rx),
         )));
     }
-    if let (Some(source), Some(event)) = (wired.booking_source, first) {
+    if let (Some(log), Some(event)) = (wired.decisions, first) {
         let decider = Decider {
             event,
-            bookings: bookings.clone(),
+            projection: bookings.clone(),
             sessions: store.clone(),
-            outcomes: wired.outcomes.clone(),
             metrics: metrics.clone(),
+            holder: opts.holder.clone(),
         };
-        tasks.push(tokio::spawn(decider.run(source, stopped(&stop_rx))));
+        tasks.push(tokio::spawn(decider.run(log, stopped(&stop_rx))));
     }
 
     let state = AppState::new(

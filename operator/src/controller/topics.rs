@@ -166,7 +166,13 @@ async fn ensure(admin: &Admin, topics: &[TopicPlan]) -> Result<TopicOutcome, Top
     let unavailable =
         |e: rdkafka::error::KafkaError| TopicError::Unavailable { why: e.to_string() };
     let mut outcome = TopicOutcome::default();
-    let retention: Vec<String> = topics.iter().map(|t| t.retention_ms.to_string()).collect();
+    let retention: Vec<String> = topics
+        .iter()
+        .map(|t| {
+            t.retention_ms
+                .map_or_else(|| "-1".to_owned(), |ms| ms.to_string())
+        })
+        .collect();
 
     let new: Vec<NewTopic<'_>> = topics
         .iter()

@@ -155,6 +155,15 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
             "app.kubernetes.io/instance": name,
             "app.kubernetes.io/component": component,
         });
+        // One decider decides at a time (the others stand by on its lease,
+        // and the outcomes log fences any older one); a rolling update
+        // would run the new release beside a previous one that may decide
+        // differently, so the booking consumer is replaced, not rolled.
+        let strategy = if workload == Workload::BookingConsumer {
+            json!({"type": "Recreate"})
+        } else {
+            json!({"type": "RollingUpdate"})
+        };
         objects.deployments.push(typed(
             "Deployment",
             json!({
@@ -164,6 +173,7 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
                     // The plan's replicas; `apply` keeps an HPA scale-up
                     // (see `replicas_to_apply`).
                     "replicas": replicas,
+                    "strategy": strategy,
                     "selector": {"matchLabels": selector},
                     "template": {
                         "metadata": {"labels": labels(name, component)},
@@ -283,6 +293,17 @@ pub(crate) mod tests {
         assert_eq!(objects.hpas.len(), 4);
         let value = serde_json::to_value(&objects.deployments[0]).unwrap();
         assert_eq!(value["metadata"]["name"], "winter-popup-queue-api");
+        assert_eq!(value["spec"]["strategy"]["type"], "RollingUpdate");
+        let decider = objects
+            .deployments
+            .iter()
+            .map(|d| serde_json::to_value(d).unwrap())
+            .find(|d| d["metadata"]["name"] == "winter-popup-booking-consumer")
+            .unwrap();
+        assert_eq!(
+            decider["spec"]["strategy"]["type"], "Recreate",
+            "two decider releases never run side by side"
+        );
         assert_eq!(value["metadata"]["ownerReferences"][0]["uid"], "0000-1111");
         let want = plan
             .workloads

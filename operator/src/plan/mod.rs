@@ -101,9 +101,9 @@ pub struct TopicPlan {
     pub name: String,
     pub partitions: u32,
     pub replication_factor: u32,
-    /// retention.ms of the topic.
-    pub retention_ms: u64,
-    /// As written in the TicketEvent (`168h`).
+    /// retention.ms of the topic; `None`: kept forever (`-1`).
+    pub retention_ms: Option<u64>,
+    /// As written in the TicketEvent (`168h`), or `forever`.
     pub retention: String,
     pub deletion_policy: DeletionPolicy,
     pub why: String,
@@ -217,9 +217,18 @@ impl Plan {
                         spec.kafka.replication_factor,
                         "replicationFactor",
                     )?,
-                    retention_ms: u64::try_from(spec.kafka.retention.get().as_millis())
-                        .unwrap_or(u64::MAX),
-                    retention: spec.kafka.retention.to_string(),
+                    // The outcomes log is the truth the decider replays
+                    // its ledger from: deleting old decisions would give
+                    // sold seats back. The spec's retention applies to
+                    // the logs that are consumed and done with.
+                    retention_ms: (role != TopicRole::Outcomes).then(|| {
+                        u64::try_from(spec.kafka.retention.get().as_millis()).unwrap_or(u64::MAX)
+                    }),
+                    retention: if role == TopicRole::Outcomes {
+                        "forever".to_owned()
+                    } else {
+                        spec.kafka.retention.to_string()
+                    },
                     deletion_policy: spec.kafka.deletion_policy,
                     why: partitions_why(&sizing, &input),
                 })

@@ -41,9 +41,10 @@ fn example_plan_a_day_before() {
     assert_eq!(
         topics,
         [
-            ("popup.winter-popup.queue", 14, 3, 604_800_000),
-            ("popup.winter-popup.bookings", 14, 3, 604_800_000),
-            ("popup.winter-popup.outcomes", 14, 3, 604_800_000),
+            ("popup.winter-popup.queue", 14, 3, Some(604_800_000)),
+            ("popup.winter-popup.bookings", 14, 3, Some(604_800_000)),
+            // The outcomes log is the truth: kept forever.
+            ("popup.winter-popup.outcomes", 14, 3, None),
         ]
     );
     assert_eq!(plan.topics[0].why, "auto: one per consumer replica (14)");

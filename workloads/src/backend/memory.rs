@@ -17,6 +17,22 @@ use crate::{
     ports::{AdmitOutcome, Assignment, Log, Progress, QueueEntry, QueueStore, Record, Source},
 };
 
+/// An embedded lease: (holder, until).
+pub(super) type Lease = Option<(String, tokio::time::Instant)>;
+
+/// Takes or renews `lease` for `holder` (free, expired, or already theirs);
+/// the same rule as `lease.lua`, for the admission and decider leases.
+pub(super) fn take_lease(lease: &mut Lease, holder: &str, ttl: Duration) -> bool {
+    let now = tokio::time::Instant::now();
+    match lease {
+        Some((owner, until)) if owner != holder && *until > now => false,
+        _ => {
+            *lease = Some((holder.to_owned(), now + ttl));
+            true
+        }
+    }
+}
+
 pub(super) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
     m.lock()
         .map_err(|_| Error::Backend("embedded state poisoned".into()))
@@ -69,6 +85,16 @@ impl<R> MemoryLog<R> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Appends without waiting (the decision log appends under its own lock).
+    pub(super) fn extend(&self, records: &[R]) -> Result<()>
+    where
+        R: Clone,
+    {
+        lock(&self.inner.records)?.extend_from_slice(records);
+        self.inner.appended.notify_waiters();
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -79,9 +105,7 @@ impl<R: Record> Log<R> for MemoryLog<R> {
         Ok(())
     }
     async fn append_all(&self, records: &[R]) -> Result<()> {
-        lock(&self.inner.records)?.extend_from_slice(records);
-        self.inner.appended.notify_waiters();
-        Ok(())
+        self.extend(records)
     }
     async fn replay(&self, progress: Progress<'_>) -> Result<Vec<R>> {
         let all = lock(&self.inner.records)?.clone();
@@ -127,6 +151,20 @@ impl<R: Record> Source<R> for MemorySource<R> {
         }
     }
     async fn commit(&mut self) -> Result<()> {
+        self.commit_now()
+    }
+}
+
+impl<R> MemorySource<R> {
+    /// Position after the last record returned (or the committed one).
+    pub(super) fn position(&self) -> usize {
+        self.read
+            .or_else(|| self.log.inner.committed.lock().ok().map(|c| *c))
+            .unwrap_or(0)
+    }
+
+    /// Commits what was returned so far (synchronously).
+    pub(super) fn commit_now(&mut self) -> Result<()> {
         if let Some(pos) = self.read {
             *lock(&self.log.inner.committed)? = pos;
         }
@@ -145,7 +183,7 @@ struct EventQueue {
     /// Live sessions: id → (admitted_at, deadline).
     sessions: HashMap<QueueId, (Timestamp, Timestamp)>,
     rate: f64,
-    lease: Option<(String, tokio::time::Instant)>,
+    lease: Lease,
 }
 
 impl EventQueue {
@@ -298,14 +336,7 @@ impl QueueStore for MemoryStore {
     }
 
     async fn lead(&self, event: &EventId, holder: &str, ttl: Duration) -> Result<bool> {
-        let now = tokio::time::Instant::now();
-        self.with(event, |q| match &q.lease {
-            Some((owner, until)) if owner != holder && *until > now => false,
-            _ => {
-                q.lease = Some((holder.to_owned(), now + ttl));
-                true
-            }
-        })
+        self.with(event, |q| take_lease(&mut q.lease, holder, ttl))
     }
 
     async fn ready(&self) -> Result<()> {

@@ -1,34 +1,38 @@
-//! The embedded seat inventory: the same decisions as `decide.lua`, under one
-//! mutex per process (the local stack has one process).
+//! The embedded booking projection: the same watermark rules as
+//! `book_project.lua` and `book_promote.lua`, under one mutex per process
+//! (the local stack has one process).
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use twinkle_domain::{
-    Booking, Decision, EventId, QueueId, RequestId, Slot, SlotCount, SlotId,
-    booking::{self, Tally},
+    Booking, BookingStatus, Decision, EventId, QueueId, RequestId, Slot, SlotCount, SlotId,
+    booking::Tally,
 };
 
-use super::memory::{MemoryStore, lock};
+use super::memory::{Lease, MemoryStore, lock, take_lease};
 use crate::{
     Result,
-    ports::{BookingRequest, BookingStore, Decided, Registration, StoredBooking},
+    ports::{
+        BookingRequest, BookingStore, Lookup, Projected, ProjectedDecision, Projection,
+        Registration, StoredBooking,
+    },
 };
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Seats {
-    capacity: u32,
-    remaining: u32,
-    confirmed: u32,
-}
-
-/// One event's inventory and decisions.
+/// One event's projection.
 #[derive(Debug, Default)]
 pub(crate) struct EventBookings {
-    slots: BTreeMap<SlotId, Seats>,
-    per_customer: HashMap<QueueId, u32>,
+    /// Decisions reflected; `None` until the decider first restores it.
+    watermark: Option<u64>,
+    slots: BTreeMap<SlotId, SlotCount>,
     registered: HashMap<RequestId, (QueueId, SlotId)>,
     decided: HashMap<RequestId, (Decision, QueueId, SlotId)>,
+    /// Set by a restore until the decider has caught up (see the port).
+    registrations_incomplete: bool,
+    lease: Lease,
 }
 
 impl MemoryStore {
@@ -40,54 +44,49 @@ impl MemoryStore {
         let mut all = lock(&self.bookings)?;
         Ok(f(all.entry(event.clone()).or_default()))
     }
+
+    /// Forgets an event's booking projection and decider lease: what an
+    /// emptied Redis looks like to the decider and the API.
+    pub fn forget_bookings(&self, event: &EventId) -> Result<()> {
+        self.with_bookings(event, |b| *b = EventBookings::default())
+    }
 }
 
 impl EventBookings {
-    fn decide_one(&mut self, limit: u32, r: &BookingRequest) -> Decided {
-        if let Some((decision, ..)) = self.decided.get(&r.request_id) {
-            return Decided {
-                decision: *decision,
-                customer_confirmed: self.per_customer.get(&r.queue_id).copied().unwrap_or(0),
-                fresh: false,
-            };
-        }
-        let mine = self.per_customer.entry(r.queue_id.clone()).or_default();
-        // A slot the inventory does not know has no seats.
-        let seats = self.slots.get_mut(&r.slot);
-        let remaining = seats.as_ref().map_or(0, |s| s.remaining);
-        let decision = booking::decide(remaining, *mine, limit);
-        if let (Decision::Confirmed, Some(seats)) = (decision, seats) {
-            seats.remaining -= 1;
-            seats.confirmed += 1;
-            *mine += 1;
-        }
-        let customer_confirmed = *mine;
+    fn apply(&mut self, d: &ProjectedDecision) {
         self.decided.insert(
-            r.request_id.clone(),
-            (decision, r.queue_id.clone(), r.slot.clone()),
+            d.request_id.clone(),
+            (d.decision, d.queue_id.clone(), d.slot.clone()),
         );
-        Decided {
-            decision,
-            customer_confirmed,
-            fresh: true,
+        if d.decision == Decision::Confirmed
+            && let Some(seats) = self.slots.get_mut(&d.slot)
+        {
+            seats.remaining = seats.remaining.saturating_sub(1);
+            seats.confirmed += 1;
         }
+    }
+
+    fn stored(&self, id: &RequestId) -> Option<StoredBooking> {
+        let (status, customer, slot) = match self.decided.get(id) {
+            Some((d, c, s)) => ((*d).into(), c, s),
+            None => {
+                let (c, s) = self.registered.get(id)?;
+                (BookingStatus::Pending, c, s)
+            }
+        };
+        Some(StoredBooking {
+            customer: customer.clone(),
+            booking: Booking {
+                request_id: id.clone(),
+                slot: slot.clone(),
+                status,
+            },
+        })
     }
 }
 
 #[async_trait]
 impl BookingStore for MemoryStore {
-    async fn init_inventory(&self, event: &EventId, slots: &[Slot]) -> Result<()> {
-        self.with_bookings(event, |b| {
-            for slot in slots {
-                b.slots.entry(slot.id.clone()).or_insert(Seats {
-                    capacity: slot.capacity,
-                    remaining: slot.capacity,
-                    confirmed: 0,
-                });
-            }
-        })
-    }
-
     async fn register(&self, request: &BookingRequest) -> Result<Registration> {
         self.with_bookings(&request.event, |b| {
             let value = (request.queue_id.clone(), request.slot.clone());
@@ -102,82 +101,94 @@ impl BookingStore for MemoryStore {
         })
     }
 
-    async fn decide(
+    async fn bookings(&self, event: &EventId, ids: &[RequestId]) -> Result<Projected<Lookup>> {
+        self.with_bookings(event, |b| Projected {
+            watermark: b.watermark,
+            value: Lookup {
+                found: ids.iter().map(|id| b.stored(id)).collect(),
+                registrations_complete: !b.registrations_incomplete,
+            },
+        })
+    }
+
+    async fn slot_counts(&self, event: &EventId) -> Result<Projected<Vec<SlotCount>>> {
+        self.with_bookings(event, |b| Projected {
+            watermark: b.watermark,
+            value: b.slots.values().cloned().collect(),
+        })
+    }
+
+    async fn project(
         &self,
         event: &EventId,
-        per_customer_limit: u32,
-        requests: &[BookingRequest],
-    ) -> Result<Vec<Decided>> {
-        self.with_bookings(event, |b| {
-            requests
-                .iter()
-                .map(|r| b.decide_one(per_customer_limit, r))
-                .collect()
+        from: u64,
+        decisions: &[ProjectedDecision],
+    ) -> Result<Projection> {
+        self.with_bookings(event, |b| match b.watermark {
+            None => Projection::Behind(None),
+            Some(w) if w < from => Projection::Behind(Some(w)),
+            Some(w) if w > from => Projection::Ahead(w),
+            Some(_) => {
+                for d in decisions {
+                    b.apply(d);
+                }
+                let w = from + decisions.len() as u64;
+                b.watermark = Some(w);
+                Projection::Applied(w)
+            }
         })
     }
 
-    async fn bookings(
+    async fn restore(
         &self,
         event: &EventId,
-        ids: &[RequestId],
-    ) -> Result<Vec<Option<StoredBooking>>> {
+        slots: &[Slot],
+        tally: &Tally,
+        watermark: u64,
+    ) -> Result<bool> {
         self.with_bookings(event, |b| {
-            ids.iter()
-                .map(|id| {
-                    let (status, customer, slot) = match b.decided.get(id) {
-                        Some((d, c, s)) => ((*d).into(), c, s),
-                        None => {
-                            let (c, s) = b.registered.get(id)?;
-                            (twinkle_domain::BookingStatus::Pending, c, s)
-                        }
-                    };
-                    Some(StoredBooking {
-                        customer: customer.clone(),
-                        booking: Booking {
-                            request_id: id.clone(),
-                            slot: slot.clone(),
-                            status,
-                        },
-                    })
-                })
-                .collect()
-        })
-    }
-
-    async fn slot_counts(&self, event: &EventId) -> Result<Vec<SlotCount>> {
-        self.with_bookings(event, |b| {
-            b.slots
-                .iter()
-                .map(|(slot, s)| SlotCount {
-                    slot: slot.clone(),
-                    capacity: s.capacity,
-                    remaining: s.remaining,
-                    confirmed: s.confirmed,
-                })
-                .collect()
-        })
-    }
-
-    async fn restore(&self, event: &EventId, slots: &[Slot], tally: &Tally) -> Result<()> {
-        self.with_bookings(event, |b| {
+            if b.watermark.is_some_and(|w| w >= watermark) {
+                return false;
+            }
             b.slots = tally
                 .counts(slots)
                 .into_iter()
-                .map(|c| {
-                    let seats = Seats {
-                        capacity: c.capacity,
-                        remaining: c.remaining,
-                        confirmed: c.confirmed,
-                    };
-                    (c.slot, seats)
-                })
+                .map(|c| (c.slot.clone(), c))
                 .collect();
-            b.per_customer = tally.confirmed_per_customer.clone();
             b.decided = tally
                 .decided
                 .iter()
                 .map(|(id, d)| (id.clone(), (d.decision, d.customer.clone(), d.slot.clone())))
                 .collect();
+            b.watermark = Some(watermark);
+            b.registrations_incomplete = true;
+            true
         })
+    }
+
+    async fn release_decider(&self, event: &EventId, holder: &str) -> Result<()> {
+        self.with_bookings(event, |b| {
+            if b.lease.as_ref().is_some_and(|(owner, _)| owner == holder) {
+                b.lease = None;
+            }
+        })
+    }
+
+    async fn decider(&self, event: &EventId) -> Result<Option<String>> {
+        let now = tokio::time::Instant::now();
+        self.with_bookings(event, |b| {
+            b.lease
+                .as_ref()
+                .filter(|(_, until)| *until > now)
+                .map(|(holder, _)| holder.clone())
+        })
+    }
+
+    async fn registrations_complete(&self, event: &EventId) -> Result<()> {
+        self.with_bookings(event, |b| b.registrations_incomplete = false)
+    }
+
+    async fn lead_decider(&self, event: &EventId, holder: &str, ttl: Duration) -> Result<bool> {
+        self.with_bookings(event, |b| take_lease(&mut b.lease, holder, ttl))
     }
 }

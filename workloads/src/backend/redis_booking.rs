@@ -1,6 +1,12 @@
-//! The production seat inventory in Redis. Every decision runs inside one Lua
-//! script (`book_decide.lua`): atomic without locks, and idempotent per
-//! request id. Keys share the event's `{event}` hash tag with the queue.
+//! The production booking projection in Redis: what the booking API reads
+//! (decisions by request id, seats per slot), written only by the decider
+//! after its decisions are committed to the outcomes log. Every write
+//! carries the watermark (decisions reflected) and is applied only on top
+//! of exactly the state it follows (`book_project.lua`); a projection that
+//! lost writes is replaced whole (`book_promote.lua`). Keys share the
+//! event's `{event}` hash tag with the queue.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
@@ -11,53 +17,76 @@ use twinkle_domain::{
 use super::redis_store::RedisStore;
 use crate::{
     Error, Result,
-    ports::{BookingRequest, BookingStore, Decided, Registration, StoredBooking},
+    ports::{
+        BookingRequest, BookingStore, Lookup, Projected, ProjectedDecision, Projection,
+        Registration, StoredBooking,
+    },
 };
 
 /// The booking scripts (loaded once per connection, EVALSHA afterwards).
 #[derive(Debug, Clone)]
 pub(crate) struct Scripts {
-    init: Script,
     register: Script,
-    decide: Script,
+    project: Script,
+    promote: Script,
+    lease: Script,
+    release: Script,
 }
 
 impl Default for Scripts {
     fn default() -> Self {
         Self {
-            init: Script::new(include_str!("lua/book_init.lua")),
             register: Script::new(include_str!("lua/book_register.lua")),
-            decide: Script::new(include_str!("lua/book_decide.lua")),
+            project: Script::new(include_str!("lua/book_project.lua")),
+            promote: Script::new(include_str!("lua/book_promote.lua")),
+            lease: Script::new(include_str!("lua/lease.lua")),
+            release: Script::new(include_str!("lua/lease_release.lua")),
         }
     }
 }
 
-/// Redis key names of one event's inventory.
+/// Redis key names of one event's projection.
 struct Keys {
+    watermark: String,
     capacity: String,
     remaining: String,
     confirmed: String,
-    customers: String,
     registered: String,
     decided: String,
+    lease: String,
+    registrations_incomplete: String,
 }
 
 impl Keys {
     fn of(event: &EventId) -> Self {
-        let k = |name: &str| format!("tt:{{{event}}}:b:{name}");
+        Self::named(event, "")
+    }
+
+    /// A private staging copy for one restore (`stage.<id>.` prefix).
+    fn staged(event: &EventId) -> Self {
+        Self::named(event, &format!("stage.{}.", uuid::Uuid::new_v4().simple()))
+    }
+
+    fn named(event: &EventId, prefix: &str) -> Self {
+        let k = |name: &str| format!("tt:{{{event}}}:b:{prefix}{name}");
         Self {
+            watermark: k("wm"),
             capacity: k("cap"),
             remaining: k("left"),
             confirmed: k("conf"),
-            customers: k("cust"),
             registered: k("req"),
             decided: k("out"),
+            lease: k("lease"),
+            registrations_incomplete: k("regs_incomplete"),
         }
     }
 }
 
-/// Largest number of fields per HSET when restoring.
+/// Largest number of fields per HSET when staging a restore.
 const RESTORE_CHUNK: usize = 5000;
+
+/// How long a staged copy lives if its writer dies before promoting it.
+const STAGE_TTL_MS: u64 = 120_000;
 
 fn corrupt(what: &str, value: &str) -> Error {
     Error::Backend(format!("unreadable {what} in the booking store: {value:?}"))
@@ -87,20 +116,6 @@ fn parse_stored(id: &RequestId, value: &str, decided: bool) -> Result<StoredBook
 
 #[async_trait]
 impl BookingStore for RedisStore {
-    async fn init_inventory(&self, event: &EventId, slots: &[Slot]) -> Result<()> {
-        let keys = Keys::of(event);
-        let mut inv = self.booking.init.prepare_invoke();
-        inv.key(&keys.capacity)
-            .key(&keys.remaining)
-            .key(&keys.confirmed);
-        for slot in slots {
-            inv.arg(slot.id.as_str()).arg(slot.capacity);
-        }
-        let created: u64 = inv.invoke_async(&mut self.con()).await?;
-        tracing::info!(%event, created, "seat inventory initialised");
-        Ok(())
-    }
-
     async fn register(&self, request: &BookingRequest) -> Result<Registration> {
         let keys = Keys::of(&request.event);
         let answer: String = self
@@ -119,77 +134,63 @@ impl BookingStore for RedisStore {
         }
     }
 
-    async fn decide(
-        &self,
-        event: &EventId,
-        per_customer_limit: u32,
-        requests: &[BookingRequest],
-    ) -> Result<Vec<Decided>> {
-        if requests.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys = Keys::of(event);
-        let mut inv = self.booking.decide.prepare_invoke();
-        inv.key(&keys.decided)
-            .key(&keys.remaining)
-            .key(&keys.confirmed)
-            .key(&keys.customers)
-            .arg(per_customer_limit);
-        for r in requests {
-            inv.arg(r.request_id.as_str())
-                .arg(r.queue_id.as_str())
-                .arg(r.slot.as_str());
-        }
-        let rows: Vec<(String, u32, u8)> = inv.invoke_async(&mut self.con()).await?;
-        rows.into_iter()
-            .map(|(decision, customer_confirmed, fresh)| {
-                Ok(Decided {
-                    decision: Decision::parse(&decision)
-                        .ok_or_else(|| corrupt("decision", &decision))?,
-                    customer_confirmed,
-                    fresh: fresh == 1,
-                })
-            })
-            .collect()
-    }
-
-    async fn bookings(
-        &self,
-        event: &EventId,
-        ids: &[RequestId],
-    ) -> Result<Vec<Option<StoredBooking>>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
+    async fn bookings(&self, event: &EventId, ids: &[RequestId]) -> Result<Projected<Lookup>> {
         let keys = Keys::of(event);
         let names: Vec<&str> = ids.iter().map(RequestId::as_str).collect();
-        let (decided, registered): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
-            .cmd("HMGET")
-            .arg(&keys.decided)
-            .arg(&names)
-            .cmd("HMGET")
-            .arg(&keys.registered)
-            .arg(&names)
-            .query_async(&mut self.con())
-            .await?;
-        ids.iter()
+        // MULTI/EXEC: the watermark and the data it vouches for are read at
+        // one instant (a flush in between would pass off nothing as whole).
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .get(&keys.watermark)
+            .exists(&keys.registrations_incomplete);
+        if !ids.is_empty() {
+            pipe.cmd("HMGET")
+                .arg(&keys.decided)
+                .arg(&names)
+                .cmd("HMGET")
+                .arg(&keys.registered)
+                .arg(&names);
+        }
+        let (watermark, incomplete, decided, registered): (
+            Option<u64>,
+            bool,
+            Vec<Option<String>>,
+            Vec<Option<String>>,
+        ) = if ids.is_empty() {
+            let (w, incomplete): (Option<u64>, bool) = pipe.query_async(&mut self.con()).await?;
+            (w, incomplete, Vec::new(), Vec::new())
+        } else {
+            pipe.query_async(&mut self.con()).await?
+        };
+        let found = ids
+            .iter()
             .zip(decided.into_iter().zip(registered))
             .map(|(id, found)| match found {
                 (Some(d), _) => parse_stored(id, &d, true).map(Some),
                 (None, Some(r)) => parse_stored(id, &r, false).map(Some),
                 (None, None) => Ok(None),
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(Projected {
+            watermark,
+            value: Lookup {
+                found,
+                registrations_complete: !incomplete,
+            },
+        })
     }
 
-    async fn slot_counts(&self, event: &EventId) -> Result<Vec<SlotCount>> {
+    async fn slot_counts(&self, event: &EventId) -> Result<Projected<Vec<SlotCount>>> {
         use std::collections::HashMap;
         let keys = Keys::of(event);
-        let (capacity, remaining, confirmed): (
+        let (watermark, capacity, remaining, confirmed): (
+            Option<u64>,
             HashMap<String, u32>,
             HashMap<String, i64>,
             HashMap<String, u32>,
         ) = redis::pipe()
+            .atomic()
+            .get(&keys.watermark)
             .hgetall(&keys.capacity)
             .hgetall(&keys.remaining)
             .hgetall(&keys.confirmed)
@@ -208,36 +209,62 @@ impl BookingStore for RedisStore {
             })
             .collect::<Result<_>>()?;
         counts.sort_by(|a, b| a.slot.cmp(&b.slot));
-        Ok(counts)
+        Ok(Projected {
+            watermark,
+            value: counts,
+        })
     }
 
-    async fn restore(&self, event: &EventId, slots: &[Slot], tally: &Tally) -> Result<()> {
+    async fn project(
+        &self,
+        event: &EventId,
+        from: u64,
+        decisions: &[ProjectedDecision],
+    ) -> Result<Projection> {
         let keys = Keys::of(event);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .del(&[
-                &keys.capacity,
-                &keys.remaining,
-                &keys.confirmed,
-                &keys.customers,
-                &keys.decided,
-            ])
-            .ignore();
-        for c in tally.counts(slots) {
-            pipe.hset(&keys.capacity, c.slot.as_str(), c.capacity)
-                .ignore()
-                .hset(&keys.remaining, c.slot.as_str(), c.remaining)
-                .ignore()
-                .hset(&keys.confirmed, c.slot.as_str(), c.confirmed)
-                .ignore();
+        let mut inv = self.booking.project.prepare_invoke();
+        inv.key(&keys.watermark)
+            .key(&keys.decided)
+            .key(&keys.remaining)
+            .key(&keys.confirmed)
+            .arg(from);
+        for d in decisions {
+            inv.arg(d.request_id.as_str())
+                .arg(d.queue_id.as_str())
+                .arg(d.slot.as_str())
+                .arg(d.decision.as_str());
         }
-        let customers: Vec<(String, u32)> = tally
-            .confirmed_per_customer
-            .iter()
-            .map(|(c, n)| (c.to_string(), *n))
-            .collect();
-        for chunk in customers.chunks(RESTORE_CHUNK) {
-            pipe.hset_multiple(&keys.customers, chunk).ignore();
+        let (answer, at): (String, i64) = inv.invoke_async(&mut self.con()).await?;
+        let at_known = u64::try_from(at).ok();
+        match (answer.as_str(), at_known) {
+            ("applied", Some(w)) => Ok(Projection::Applied(w)),
+            ("behind", w) => Ok(Projection::Behind(w)),
+            ("ahead", Some(w)) => Ok(Projection::Ahead(w)),
+            _ => Err(corrupt("projection answer", &format!("{answer} {at}"))),
+        }
+    }
+
+    async fn restore(
+        &self,
+        event: &EventId,
+        slots: &[Slot],
+        tally: &Tally,
+        watermark: u64,
+    ) -> Result<bool> {
+        // Staged under private names (nobody reads them, so chunked writes
+        // are fine), then promoted in one script: readers see the old
+        // projection or the new one, never a mix.
+        let (live, staged) = (Keys::of(event), Keys::staged(event));
+        let ttl = i64::try_from(STAGE_TTL_MS).unwrap_or(i64::MAX);
+        let mut pipe = redis::pipe();
+        let counts = tally.counts(slots);
+        for c in &counts {
+            pipe.hset(&staged.capacity, c.slot.as_str(), c.capacity)
+                .ignore()
+                .hset(&staged.remaining, c.slot.as_str(), c.remaining)
+                .ignore()
+                .hset(&staged.confirmed, c.slot.as_str(), c.confirmed)
+                .ignore();
         }
         let decided: Vec<(String, String)> = tally
             .decided
@@ -247,10 +274,84 @@ impl BookingStore for RedisStore {
                 (id.to_string(), value)
             })
             .collect();
-        for chunk in decided.chunks(RESTORE_CHUNK) {
-            pipe.hset_multiple(&keys.decided, chunk).ignore();
+        for key in [&staged.capacity, &staged.remaining, &staged.confirmed] {
+            pipe.pexpire(key, ttl).ignore();
         }
         let () = pipe.query_async(&mut self.con()).await?;
+        // One request per chunk: each answers well within the connection's
+        // response timeout, however large the sale.
+        for chunk in decided.chunks(RESTORE_CHUNK) {
+            let () = redis::pipe()
+                .hset_multiple(&staged.decided, chunk)
+                .ignore()
+                .pexpire(&staged.decided, ttl)
+                .ignore()
+                .query_async(&mut self.con())
+                .await?;
+        }
+        let promoted: i64 = self
+            .booking
+            .promote
+            .key(&live.watermark)
+            .key(&live.capacity)
+            .key(&live.remaining)
+            .key(&live.confirmed)
+            .key(&live.decided)
+            .key(&staged.capacity)
+            .key(&staged.remaining)
+            .key(&staged.confirmed)
+            .key(&staged.decided)
+            .key(&live.registrations_incomplete)
+            .arg(watermark)
+            .arg(counts.len())
+            .arg(decided.len())
+            .invoke_async(&mut self.con())
+            .await?;
+        match promoted {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(Error::Backend(
+                "the staged booking projection was lost before it was promoted (Redis emptied or failed over mid-restore)".into(),
+            )),
+        }
+    }
+
+    async fn release_decider(&self, event: &EventId, holder: &str) -> Result<()> {
+        let _: i64 = self
+            .booking
+            .release
+            .key(Keys::of(event).lease)
+            .arg(holder)
+            .invoke_async(&mut self.con())
+            .await?;
         Ok(())
+    }
+
+    async fn decider(&self, event: &EventId) -> Result<Option<String>> {
+        let holder: Option<String> = redis::cmd("GET")
+            .arg(Keys::of(event).lease)
+            .query_async(&mut self.con())
+            .await?;
+        Ok(holder)
+    }
+
+    async fn registrations_complete(&self, event: &EventId) -> Result<()> {
+        let _: u64 = redis::cmd("DEL")
+            .arg(Keys::of(event).registrations_incomplete)
+            .query_async(&mut self.con())
+            .await?;
+        Ok(())
+    }
+
+    async fn lead_decider(&self, event: &EventId, holder: &str, ttl: Duration) -> Result<bool> {
+        let held: i64 = self
+            .booking
+            .lease
+            .key(Keys::of(event).lease)
+            .arg(holder)
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+            .invoke_async(&mut self.con())
+            .await?;
+        Ok(held == 1)
     }
 }

@@ -2,9 +2,11 @@
 //! Kafka+Redis backends, decider included), admits N customers through the
 //! queue (not timed), then every customer books at once and the clock runs
 //! until the decider has decided all N requests (HTTP → bookings log →
-//! decider → store → outcomes log). The baseline, in the same run: Redis
-//! executing the same decision script (`book_decide.lua`) by itself under
-//! `redis-benchmark`, one decision per call. Results go to BENCHMARKS.md.
+//! decider → outcomes log in a transaction → Redis projection). The
+//! baseline, in the same run: Redis executing a decision script by itself
+//! under `redis-benchmark`, one decision per call — the script the decider
+//! ran before it decided against its ledger (`bench_booking_baseline.lua`,
+//! kept so figures stay comparable across changes). Results go to BENCHMARKS.md.
 #![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
@@ -180,7 +182,7 @@ async fn baseline(redis_url: &str, calls: u32) -> anyhow::Result<f64> {
         .arg(1_000_000_000)
         .query_async(&mut con)
         .await?;
-    let script = include_str!("../backend/lua/book_decide.lua");
+    let script = include_str!("bench_booking_baseline.lua");
     let out = tokio::process::Command::new("redis-benchmark")
         .args([
             "-h",

@@ -144,12 +144,22 @@ pub async fn book(
 
     // A retry of a request that was accepted before keeps its id even if the
     // session has since ended (e.g. ended by that very booking).
+    let mut registrations_complete = true;
     let known = match &key {
-        Some(id) => store
-            .bookings(&cfg.id, std::slice::from_ref(id))
-            .await?
-            .pop()
-            .flatten(),
+        Some(id) => {
+            let read = store.bookings(&cfg.id, std::slice::from_ref(id)).await?;
+            registrations_complete = read.value.registrations_complete;
+            let found = read.value.found.into_iter().next().flatten();
+            // Not found in a projection whose decisions are behind: it may
+            // have been decided already; wait for the repair rather than
+            // judge the retry by the customer's (possibly lost) session. A
+            // lost registration alone is harmless here: the request is
+            // appended again and the decider answers it once.
+            if found.is_none() {
+                rt.slots.projection().require_whole(read.watermark)?;
+            }
+            found
+        }
         None => None,
     };
     match known {
@@ -161,7 +171,15 @@ pub async fn book(
             return Ok(accepted(&event, b.booking));
         }
         Some(_) => {}
-        None => ensure_session(&state, rt, &v.queue_id).await?,
+        // A retry whose registration may have been lost with the store,
+        // from a customer whose session has ended since, may be the retry
+        // of a request still to be decided: "retry", not "gone".
+        None => match ensure_session(&state, rt, &v.queue_id).await {
+            Err(gone) if gone.status == StatusCode::GONE && !registrations_complete => {
+                return Err(super::projection::behind());
+            }
+            other => other?,
+        },
     }
     match store.register(&request).await? {
         Registration::Conflict => return Err(conflict()),
@@ -258,6 +276,7 @@ pub(super) fn unknown_booking(id: &str) -> AppError {
         (status = 200, body = Booking),
         (status = 401, body = super::error::ErrorBody),
         (status = 404, description = "Unknown event, or no such booking of this customer", body = super::error::ErrorBody),
+        (status = 503, description = "Bookings are being restored from the log (`projection_behind`) or the backend is unavailable: retry", body = super::error::ErrorBody),
     ),
     security(("bearer" = []), ("ticket_cookie" = [])),
     tag = "booking"
@@ -272,13 +291,23 @@ pub async fn booking_status(
     let id: RequestId = request_id
         .parse()
         .map_err(|_| unknown_booking(&request_id))?;
-    let found = state
+    let read = state
         .0
         .bookings
         .bookings(&rt.config.id, std::slice::from_ref(&id))
-        .await?
-        .pop()
-        .flatten()
+        .await?;
+    let complete = read.value.registrations_complete;
+    let found = read.value.found.into_iter().next().flatten();
+    if found.is_none() {
+        // Unknown to a projection behind the log, or one that may have
+        // lost the registration of a request not decided yet, is not
+        // "unknown".
+        rt.slots.projection().require_whole(read.watermark)?;
+        if !complete {
+            return Err(super::projection::behind());
+        }
+    }
+    let found = found
         .filter(|b| b.customer == me)
         .ok_or_else(|| unknown_booking(&request_id))?;
     Ok(Json(found.booking))
@@ -289,7 +318,11 @@ pub async fn booking_status(
     get,
     path = "/api/events/{event}/slots",
     params(("event" = String, Path, description = "Event id")),
-    responses((status = 200, body = SlotsResponse), (status = 404, body = super::error::ErrorBody)),
+    responses(
+        (status = 200, body = SlotsResponse),
+        (status = 404, body = super::error::ErrorBody),
+        (status = 503, description = "Seats are being restored from the log, or the backend is unavailable: retry", body = super::error::ErrorBody),
+    ),
     tag = "booking"
 )]
 pub async fn slots(
@@ -301,8 +334,9 @@ pub async fn slots(
         Some(seats) => seats.as_ref().clone(),
         // Before this pod's first tick: read once.
         None => {
-            let counts = state.0.bookings.slot_counts(&rt.config.id).await?;
-            booking::availability(&rt.config.slots, &counts)
+            let read = state.0.bookings.slot_counts(&rt.config.id).await?;
+            rt.slots.projection().require_whole(read.watermark)?;
+            booking::availability(&rt.config.slots, &read.value)
         }
     };
     Ok(Json(SlotsResponse { slots }))

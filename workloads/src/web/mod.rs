@@ -7,6 +7,7 @@ pub mod extract;
 pub mod hub;
 mod ops;
 mod pages;
+pub mod projection;
 mod queue;
 pub mod slot_hub;
 mod slots_ws;

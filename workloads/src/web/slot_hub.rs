@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{oneshot, watch};
 use twinkle_domain::{BookingStatus, EventConfig, RequestId, SlotAvailability, booking};
 
-use super::{hub::TICK, waiters::Waiters};
+use super::{hub::TICK, projection::ProjectionView, waiters::Waiters};
 use crate::ticker::every;
 use crate::{
     metrics::Metrics,
@@ -25,6 +25,7 @@ pub type Seats = Option<Arc<Vec<SlotAvailability>>>;
 pub struct SlotHub {
     seats: watch::Receiver<Seats>,
     waiters: Waiters<RequestId, StoredBooking>,
+    projection: ProjectionView,
 }
 
 impl std::fmt::Debug for SlotHub {
@@ -43,12 +44,14 @@ impl SlotHub {
     ) -> Self {
         let (tx, rx) = watch::channel(None);
         let waiters = Waiters::default();
+        let projection = ProjectionView::default();
         let hub = Self {
             seats: rx,
             waiters: waiters.clone(),
+            projection: projection.clone(),
         };
         tokio::spawn(every(TICK, stop, async move || {
-            refresh(&event, store.as_ref(), &metrics, &tx).await;
+            refresh(&event, store.as_ref(), &metrics, &projection, &tx).await;
             resolve(&event, store.as_ref(), &waiters).await;
         }));
         hub
@@ -64,6 +67,11 @@ impl SlotHub {
         self.seats.clone()
     }
 
+    /// This pod's view of the booking projection (shared by its readers).
+    pub fn projection(&self) -> &ProjectionView {
+        &self.projection
+    }
+
     /// Resolves once the booking `id` has a final outcome.
     pub fn await_final(&self, id: RequestId) -> oneshot::Receiver<StoredBooking> {
         self.waiters.wait(id)
@@ -74,10 +82,17 @@ async fn refresh(
     event: &EventConfig,
     store: &dyn BookingStore,
     metrics: &Metrics,
+    projection: &ProjectionView,
     tx: &watch::Sender<Seats>,
 ) {
     match store.slot_counts(&event.id).await {
-        Ok(counts) => {
+        // A projection behind the log would show sold seats as free: keep
+        // the last seats shown until the decider has restored it.
+        Ok(read) if !projection.is_whole(read.watermark) => {
+            tracing::debug!(event = %event.id, watermark = ?read.watermark, "slot hub: projection behind; seats held");
+        }
+        Ok(read) => {
+            let counts = read.value;
             metrics.observe_slots(&event.id, &counts);
             let seats = booking::availability(&event.slots, &counts);
             // Wake the sockets only when something changed.
@@ -105,7 +120,7 @@ async fn resolve(
     }
     match store.bookings(&event.id, &ids).await {
         Ok(found) => {
-            for (id, booking) in ids.iter().zip(found) {
+            for (id, booking) in ids.iter().zip(found.value.found) {
                 // Unknown ids stay pending: the request may not be
                 // registered yet when the client starts watching.
                 if let Some(b) = booking.filter(|b| b.booking.status != BookingStatus::Pending) {

@@ -60,12 +60,15 @@ pub fn backends(kind: Kind) -> Backends {
 }
 
 /// Starts API + assigner + admission + decider in-process; creates the
-/// topics first for real backends.
+/// topics first for real backends. Returns once the decider trusts its
+/// projection (before that the booking API answers 503, as a fresh sale's
+/// does until its decider is up).
 pub async fn start(kind: Kind, event: EventConfig, web: WebConfig) -> Running {
     if let Kind::Real = kind {
         create_topics(&Stack::require(), &event, 1).await;
     }
-    runtime::start(RunOptions {
+    let id = event.id.to_string();
+    let running = runtime::start(RunOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         events: vec![event],
         backends: backends(kind),
@@ -79,7 +82,21 @@ pub async fn start(kind: Kind, event: EventConfig, web: WebConfig) -> Running {
         topic_prefix: None,
     })
     .await
-    .unwrap()
+    .unwrap();
+    let base = format!("http://{}", running.addr);
+    let trusted = format!("twinkle_booking_projection_trusted{{event=\"{id}\"}} 1");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if metrics(&base).await.lines().any(|l| l == trusted) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the decider never trusted its projection"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running
 }
 
 /// Generous rate limits so tests that enter many customers from one IP pass.
@@ -90,6 +107,18 @@ pub fn open_web() -> WebConfig {
         enter_burst: NonZeroU32::new(100_000).unwrap(),
         trust_forwarded_for: false,
     }
+}
+
+/// The process's `/metrics` text.
+pub async fn metrics(base: &str) -> String {
+    client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 pub fn client() -> reqwest::Client {

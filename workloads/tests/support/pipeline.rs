@@ -1,8 +1,10 @@
 //! The booking pipeline on real Kafka + Redis with the decider in its own
 //! process, for fault tests: admitted customers book through the HTTP API
 //! (retrying a failed request with the same Idempotency-Key, as the pages
-//! do) while a test kills or restarts something; then every invariant is
-//! checked against the API, the store and the outcomes topic.
+//! do) while a test kills, empties or rolls back something; then every
+//! invariant is checked against what customers were told, and against the
+//! outcomes topic read by a consumer of its own (the truth), and the Redis
+//! projection is checked against that.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -38,6 +40,8 @@ pub const CUSTOMERS: usize = 1200;
 
 pub struct Pipeline {
     pub stack: Stack,
+    /// The Redis the API and deciders use (the stack's, or a test's own).
+    pub redis_url: String,
     pub event: EventConfig,
     pub dir: PathBuf,
     pub group: String,
@@ -50,6 +54,12 @@ impl Pipeline {
     /// Topics, an in-process API (queue + booking, admission loop), one
     /// decider process, and `CUSTOMERS` admitted customers.
     pub async fn start() -> (Self, tokio::process::Child) {
+        let redis_url = Stack::require().redis_url;
+        Self::start_on(redis_url).await
+    }
+
+    /// [`Self::start`] on a Redis of the test's own.
+    pub async fn start_on(redis_url: String) -> (Self, tokio::process::Child) {
         let stack = Stack::require();
         let mut event = super::event(
             u32::try_from(CUSTOMERS).unwrap(),
@@ -75,7 +85,7 @@ impl Pipeline {
             events: vec![event.clone()],
             backends: Backends::Real {
                 kafka: stack.kafka_bootstrap.clone(),
-                redis: stack.redis_url.clone(),
+                redis: redis_url.clone(),
             },
             token_secret: SECRET.to_vec(),
             web: open_web(),
@@ -91,6 +101,7 @@ impl Pipeline {
         let base = format!("http://{}", api.addr);
         let mut pipeline = Self {
             stack,
+            redis_url,
             event,
             dir,
             group,
@@ -104,7 +115,8 @@ impl Pipeline {
         (pipeline, decider)
     }
 
-    /// A `twinkle booking-consumer` process of the pipeline's group.
+    /// A `twinkle booking-consumer` process of the pipeline's group (each
+    /// with its own lease identity: host + pid).
     pub fn spawn_decider(&self) -> tokio::process::Child {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_twinkle"))
             .args(["booking-consumer", "--listen", "127.0.0.1:0"])
@@ -116,7 +128,7 @@ impl Pipeline {
                 "--kafka",
                 &self.stack.kafka_bootstrap,
                 "--redis",
-                &self.stack.redis_url,
+                &self.redis_url,
                 "--group",
                 &self.group,
             ])
@@ -196,9 +208,29 @@ impl Pipeline {
                 "slot s{slot}: every seat sold exactly once ({confirmed_per_slot:?})"
             );
         }
+        // Customers watching on the slots WebSocket hear the same outcome
+        // (a sample: every 12th).
+        let heard: Vec<(usize, String, String)> = stream::iter(outcomes.iter().step_by(12))
+            .map(|(i, status)| {
+                let request = &accepted.iter().find(|(c, _)| c == i).unwrap().1;
+                let ticket = &self.customers[*i].ticket;
+                let event = &event;
+                async move {
+                    let on_socket = watched_outcome(&self.base, event, ticket, request).await;
+                    (*i, status.clone(), on_socket)
+                }
+            })
+            .buffer_unordered(20)
+            .collect()
+            .await;
+        for (i, by_get, on_socket) in &heard {
+            assert_eq!(by_get, on_socket, "customer {i}: GET and WebSocket agree");
+        }
 
-        // The outcomes topic holds a decision for every 202, contradicting
-        // none, and the Redis inventory agrees with it.
+        // The outcomes topic (read by a consumer of its own) holds exactly
+        // one decision for every 202 — none twice, none contradicted — the
+        // same seats customers were told, no slot or customer beyond its
+        // bound; and the Redis projection reflects all of it.
         let report = rebuild::check(
             &self.event,
             &self.outcomes_log(),
@@ -207,10 +239,24 @@ impl Pipeline {
         )
         .await
         .unwrap();
-        assert!(report.ok(), "{report:#?}");
+        assert!(report.violations.is_empty(), "{report:#?}");
         assert_eq!(report.decided, CUSTOMERS, "{report:#?}");
-        let total: u32 = report.slots.iter().map(|s| s.confirmed_in_log).sum();
-        assert_eq!(total, CAPACITY * u32::try_from(SLOTS).unwrap());
+        assert_eq!(
+            report.records,
+            u64::try_from(CUSTOMERS).unwrap(),
+            "one outcome record per request: {report:#?}"
+        );
+        for (slot, in_log) in report.slots.iter().enumerate() {
+            assert_eq!(
+                in_log.confirmed_in_log,
+                confirmed_per_slot.get(&slot).copied().unwrap_or(0),
+                "slot s{slot}: the log confirms what customers were told"
+            );
+        }
+        assert!(
+            report.ok(),
+            "the projection agrees with the log: {report:#?}"
+        );
         eprintln!(
             "{} outcome records for {} requests ({} repeats from redelivery)",
             report.records, report.decided, report.repeats
@@ -226,7 +272,60 @@ impl Pipeline {
     }
 
     pub async fn store(&self) -> RedisStore {
-        RedisStore::connect(&self.stack.redis_url).await.unwrap()
+        RedisStore::connect(&self.redis_url).await.unwrap()
+    }
+
+    /// Waits until the Redis projection reflects at least `watermark`
+    /// decisions; returns how long that took.
+    pub async fn projection_reaches(&self, watermark: u64, within: Duration) -> Duration {
+        use twinkle_workloads::ports::BookingStore;
+        let started = tokio::time::Instant::now();
+        let store = self.store().await;
+        loop {
+            if let Ok(read) = store.slot_counts(&self.event.id).await
+                && read.watermark.is_some_and(|w| w >= watermark)
+            {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < within,
+                "the projection did not reach watermark {watermark} in {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the API has accepted `n` distinct booking requests (its
+    /// `twinkle_booking_requests_total{result="accepted"}`), at most 60 s.
+    pub async fn accepted_reaches(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let accepted: usize = super::metrics(&self.base)
+                .await
+                .lines()
+                .filter(|l| {
+                    l.starts_with("twinkle_booking_requests_total{")
+                        && l.contains("result=\"accepted\"")
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .map(|v| v as usize)
+                .sum();
+            if accepted >= n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {accepted} of {n} requests accepted in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The projection's watermark now (`None`: empty or unreachable).
+    pub async fn projected_watermark(&self) -> Option<u64> {
+        use twinkle_workloads::ports::BookingStore;
+        let store = RedisStore::connect(&self.redis_url).await.ok()?;
+        store.slot_counts(&self.event.id).await.ok()?.watermark
     }
 }
 
@@ -240,6 +339,7 @@ async fn book_until_accepted(
     key: &str,
 ) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut last;
     loop {
         let sent = client()
             .post(format!("{base}/api/events/{event}/bookings"))
@@ -249,20 +349,54 @@ async fn book_until_accepted(
             .timeout(Duration::from_secs(30))
             .send()
             .await;
-        if let Ok(r) = sent {
-            let code = r.status().as_u16();
-            let body: serde_json::Value = r.json().await.unwrap_or_default();
-            match code {
-                202 => return body["requestId"].as_str().unwrap().to_owned(),
-                503 => {}
-                other => panic!("booking {key}: unexpected {other} {body}"),
+        match sent {
+            Ok(r) => {
+                let code = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                match code {
+                    202 => return body["requestId"].as_str().unwrap().to_owned(),
+                    503 => last = format!("503 {body}"),
+                    other => panic!("booking {key}: unexpected {other} {body}"),
+                }
             }
+            Err(err) => last = err.to_string(),
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "booking {key}: no 202 in 120 s"
+            "booking {key}: no 202 in 120 s (last answer: {last})"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Watches a booking on the slots WebSocket until its outcome arrives.
+async fn watched_outcome(base: &str, event: &str, ticket: &str, request: &str) -> String {
+    use futures::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!(
+        "{}/ws/events/{event}/slots?ticket={ticket}",
+        base.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::text(
+        serde_json::json!({ "watch": request }).to_string(),
+    ))
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let next = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("booking {request}: nothing on the socket in 60 s"));
+        let Some(Ok(Message::Text(text))) = next else {
+            panic!("booking {request}: socket ended: {next:?}");
+        };
+        let message: serde_json::Value = serde_json::from_str(&text).unwrap();
+        match message["type"].as_str() {
+            Some("slots") => {}
+            Some("booking") => return message["booking"]["status"].as_str().unwrap().to_owned(),
+            _ => panic!("booking {request}: unexpected {message}"),
+        }
     }
 }
 
