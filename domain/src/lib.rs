@@ -6,6 +6,7 @@
 pub mod booking;
 pub mod event;
 pub mod ledger;
+pub mod places;
 pub mod queue;
 pub mod tokens;
 pub mod window;
@@ -13,6 +14,7 @@ pub mod window;
 pub use booking::{Booking, BookingStatus, Decision, SlotAvailability, SlotCount};
 pub use event::{EventConfig, EventId, OpeningMode, QueueConfig, QueueId, RequestId, Slot, SlotId};
 pub use ledger::{Ledger, Verdict};
+pub use places::{Places, QueueStep};
 pub use queue::{EnterRefusal, QueueCounters, QueueStatus};
 pub use window::Window;
 

@@ -1,17 +1,16 @@
-//! Twinkle Ticket workloads: the virtual waiting room (queue API, assigner,
-//! admission loop), booking (API, decider, rebuild) and the customer pages.
+//! Twinkle Ticket workloads: the virtual waiting room (queue API, queue
+//! keeper), booking (API, decider, rebuild) and the customer pages.
 //!
 //! Layout: `ports` are the traits the logic needs; `backend` holds the
-//! embedded and Kafka/Redis adapters; `assigner`, `decider` (both on
-//! `consume`) and `admission` are the background loops; `web` is the HTTP
-//! surface.
+//! embedded and Kafka/Redis adapters; `keeper` and `decider` are the
+//! single writers of the queue journal and the outcomes log (each under a
+//! `lease`, each fenced by its log); `web` is the HTTP surface.
 #![forbid(unsafe_code)]
 
-pub mod admission;
-pub mod assigner;
 pub mod backend;
-pub mod consume;
 pub mod decider;
+pub mod keeper;
+pub mod lease;
 pub mod metrics;
 pub mod ports;
 pub mod proc_stats;

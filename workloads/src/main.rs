@@ -2,8 +2,9 @@
 //!
 //! * `twinkle local` — everything in one process with embedded backends (or
 //!   real ones with `--kafka`/`--redis`): the README's first command.
-//! * `twinkle queue-api` — the queue API (+ admission loop under a lease).
-//! * `twinkle queue-consumer` — the assigner (Kafka → Redis sequence numbers).
+//! * `twinkle queue-api` — the queue API.
+//! * `twinkle queue-consumer` — the queue keeper (places and admission,
+//!   journaled to Kafka, projected to Redis).
 //! * `twinkle booking-api` — the booking API and the slots WebSocket.
 //! * `twinkle booking-consumer` — the decider (bookings topic → ledger →
 //!   outcomes topic, then the Redis projection).
@@ -57,10 +58,11 @@ enum Command {
         )]
         redis: Option<String>,
     },
-    /// The queue API: enter, status, WebSocket, session; runs the admission
-    /// loop (only the lease holder advances it).
+    /// The queue API: enter, status, WebSocket, session.
     QueueApi(ServiceArgs),
-    /// The assigner: consumes the queue topic, assigns sequence numbers.
+    /// The queue keeper: consumes the queue topic, gives places, runs the
+    /// draw and admission; journals each step, then projects it to Redis
+    /// (only the lease holder keeps the queue).
     QueueConsumer(ServiceArgs),
     /// The booking API: book, booking status, live seats (HTTP + WebSocket).
     BookingApi(ServiceArgs),
@@ -206,9 +208,8 @@ fn service(args: ServiceArgs, role: Role) -> anyhow::Result<RunOptions> {
             trust_forwarded_for: args.trust_forwarded_for,
             ..WebConfig::default()
         },
-        assigner: role == Role::QueueConsumer,
+        keeper: role == Role::QueueConsumer,
         decider: role == Role::BookingConsumer,
-        admission: role == Role::QueueApi,
         holder: args.holder.unwrap_or_else(default_holder),
         group: args.group,
         topic_prefix: args.topic_prefix,
@@ -260,9 +261,8 @@ async fn main() -> anyhow::Result<()> {
                     cookie_secure: false,
                     ..WebConfig::default()
                 },
-                assigner: true,
+                keeper: true,
                 decider: true,
-                admission: true,
                 holder: format!("local-{}", std::process::id()),
                 group: "twinkle-local".to_owned(),
                 topic_prefix: None,
@@ -355,9 +355,8 @@ mod tests {
             backends: Backends::Embedded,
             token_secret: vec![7; 32],
             web: WebConfig::default(),
-            assigner: true,
+            keeper: true,
             decider: true,
-            admission: true,
             holder: "test".to_owned(),
             group: "test".to_owned(),
             topic_prefix: None,

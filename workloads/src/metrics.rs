@@ -68,6 +68,10 @@ pub struct Metrics {
     pub log_decisions: Family<EventLabel, Gauge>,
     pub decider_sessions_ended: Family<EventLabel, Counter>,
     pub projection_trusted: Family<EventLabel, Gauge>,
+    pub queue_projection_lag: Family<EventLabel, Gauge>,
+    pub queue_projection_repairs: Family<EventLabel, Counter>,
+    pub queue_journal_steps: Family<EventLabel, Gauge>,
+    pub queue_keeper_sessions_ended: Family<EventLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -165,8 +169,36 @@ impl Default for Metrics {
             "1 while the projection reflects the whole outcomes log and every request accepted before its last restore was read (lookups of unknown ids answer 404, not 503), else 0",
             projection_trusted.clone(),
         );
+        let queue_projection_lag = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "queue_projection_lag",
+            "Queue journal steps the Redis projection does not reflect (keeper's view; 0 once repaired)",
+            queue_projection_lag.clone(),
+        );
+        let queue_projection_repairs = Family::<EventLabel, Counter>::default();
+        registry.register(
+            "queue_projection_repairs",
+            "Times the queue keeper restored a projection found behind the queue journal (lost, rolled back or emptied)",
+            queue_projection_repairs.clone(),
+        );
+        let queue_journal_steps = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "queue_journal_steps",
+            "Steps in the queue journal (places, draw, admissions): the projection's target watermark",
+            queue_journal_steps.clone(),
+        );
+        let queue_keeper_sessions_ended = Family::<EventLabel, Counter>::default();
+        registry.register(
+            "queue_keeper_sessions_ended",
+            "Queue keeper sessions that ended (fenced, lease lost, commit failed) and were started again from the journal",
+            queue_keeper_sessions_ended.clone(),
+        );
         Self {
             registry,
+            queue_projection_lag,
+            queue_projection_repairs,
+            queue_journal_steps,
+            queue_keeper_sessions_ended,
             projection_trusted,
             projection_lag,
             projection_repairs,

@@ -1,6 +1,6 @@
 //! Ports: what the queue needs from its log (Kafka, or the embedded log) and
 //! its shared state (Redis, or the embedded store). Adapters implement these;
-//! the HTTP layer, the assigner and the admission loop only see the traits.
+//! the HTTP layer, the queue keeper and the decider only see the traits.
 
 use std::time::Duration;
 
@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use twinkle_domain::{
-    Booking, Decision, EventId, OpeningMode, QueueCounters, QueueId, RequestId, Slot, SlotCount,
-    SlotId, booking::Tally,
+    Booking, Decision, EventId, QueueCounters, QueueId, QueueStep, RequestId, Slot, SlotCount,
+    SlotId, booking::Tally, places::Admission,
 };
 
 use crate::Result;
@@ -63,64 +63,105 @@ pub trait Source<R: Record>: Send {
     async fn commit(&mut self) -> Result<()>;
 }
 
-/// Result of assigning one entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Assignment {
-    /// Has this sequence number (the same one on every redelivery).
-    Sequence(u64),
-    /// Held for the opening draw (shuffle mode, before the draw).
-    AwaitingDraw,
+/// One step of an event's queue, as appended to its queue journal by the
+/// queue keeper (see [`twinkle_domain::places`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalRecord {
+    pub event: EventId,
+    #[serde(flatten)]
+    pub step: QueueStep,
 }
 
-/// What one admission step did.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct AdmitOutcome {
-    pub admitted: u64,
-    pub expired: u64,
-    pub counters: QueueCounters,
+impl Record for JournalRecord {
+    fn key(&self) -> &str {
+        self.event.as_str()
+    }
 }
 
-/// The event's shared queue state.
+/// What one keeper step changes in the queue projection (the journal
+/// steps it follows are already committed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueDelta {
+    /// Newly placed customers, numbered from `first`.
+    pub first: u64,
+    pub placed: Vec<QueueId>,
+    /// The opening draw was done.
+    pub drew: bool,
+    /// Newly admitted customers (the serving counter moves past them).
+    pub admitted: Vec<QueueId>,
+    /// The serving counter after the step.
+    pub serving: u64,
+    /// When they were admitted, and their sessions' first deadline.
+    pub admitted_at: Option<Timestamp>,
+    pub first_deadline: Option<Timestamp>,
+}
+
+/// The whole queue as the journal has it, for a restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSnapshot<'a> {
+    /// Every placed customer; number = index + 1.
+    pub order: &'a [QueueId],
+    pub serving: u64,
+    pub drawn: bool,
+    /// The admitted within their session's lifetime.
+    pub sessions: &'a [Admission],
+}
+
+/// The event's queue projection (Redis, or the embedded store): what the
+/// APIs read. Places and admissions are written only by the queue keeper,
+/// after they are in the queue journal; it may be lost, rolled back or
+/// emptied at any moment: every write carries the watermark (journal steps
+/// reflected) and the keeper restores it from the journal when it is
+/// behind. Heartbeats and session ends are written by the APIs and the
+/// decider directly (a restore revives every session within its
+/// lifetime, with a heartbeat's grace).
 #[async_trait]
 pub trait QueueStore: Send + Sync {
-    /// Assigns sequence numbers in the given (log) order, idempotently: an
-    /// entry seen before keeps its number, so redelivery never creates a
-    /// duplicate or a gap. In `ShuffleAtOpen` mode, entries are held for the
-    /// draw until it has happened.
-    async fn assign(&self, entries: &[QueueEntry], mode: OpeningMode) -> Result<Vec<Assignment>>;
+    /// Applies `delta`, which moves the watermark from `from` to `to`,
+    /// only if the projection reflects exactly `from` (an empty delta just
+    /// checks that).
+    async fn project(
+        &self,
+        event: &EventId,
+        from: u64,
+        to: u64,
+        delta: &QueueDelta,
+    ) -> Result<Projection>;
 
-    /// Runs the opening draw once: pre-queue entries in a random order, then
-    /// the rest in arrival order. Returns how many were placed, or `None` if
-    /// the draw had already happened.
-    async fn draw(&self, event: &EventId, seed: u64) -> Result<Option<u64>>;
+    /// Replaces the places and counters with `snapshot` at `watermark`
+    /// atomically, unless the projection already reflects `watermark` or
+    /// more; revives the snapshot's sessions (a live one keeps its later
+    /// deadline). True if replaced.
+    async fn restore(
+        &self,
+        event: &EventId,
+        snapshot: &QueueSnapshot<'_>,
+        watermark: u64,
+    ) -> Result<bool>;
 
-    /// Whether the opening draw is done (always true in FIFO mode once any
-    /// entry was assigned; used by the admission loop).
-    async fn drawn(&self, event: &EventId) -> Result<bool>;
+    /// Ends sessions past their deadline; returns the live ones left, with
+    /// the projection's watermark (the keeper admits only against a whole
+    /// projection).
+    async fn expire(&self, event: &EventId, now: Timestamp) -> Result<Projected<u64>>;
 
     /// The shared counters, read once per tick per pod.
-    async fn counters(&self, event: &EventId) -> Result<QueueCounters>;
+    async fn counters(&self, event: &EventId) -> Result<Projected<QueueCounters>>;
 
     /// Sequence numbers of several customers in one round trip.
-    async fn sequences(&self, event: &EventId, ids: &[QueueId]) -> Result<Vec<Option<u64>>>;
+    async fn sequences(
+        &self,
+        event: &EventId,
+        ids: &[QueueId],
+    ) -> Result<Projected<Vec<Option<u64>>>>;
 
     /// Session deadlines of several admitted customers in one round trip
     /// (`None`: no live session — never admitted, ended or expired).
-    async fn sessions(&self, event: &EventId, ids: &[QueueId]) -> Result<Vec<Option<Timestamp>>>;
-
-    /// Expires dead sessions, then advances the serving counter by at most
-    /// `budget`, never past `max_active` live sessions nor past the last
-    /// assigned number. New sessions last `session_ttl`, renewed by heartbeats
-    /// every `heartbeat_timeout`.
-    async fn admit(
+    async fn sessions(
         &self,
         event: &EventId,
-        now: Timestamp,
-        budget: u64,
-        max_active: u64,
-        session_ttl: Duration,
-        heartbeat_timeout: Duration,
-    ) -> Result<AdmitOutcome>;
+        ids: &[QueueId],
+    ) -> Result<Projected<Vec<Option<Timestamp>>>>;
 
     /// Publishes the measured admission rate for everyone's ETA.
     async fn publish_rate(&self, event: &EventId, per_second: f64) -> Result<()>;
@@ -138,9 +179,13 @@ pub trait QueueStore: Send + Sync {
     /// Ends a session (booked, or left), freeing its capacity at once.
     async fn end_session(&self, event: &EventId, id: &QueueId) -> Result<bool>;
 
-    /// Takes or renews the event's admission lease: true while `holder` owns
-    /// it. Exactly one admission loop per event advances the counter.
+    /// Takes or renews the event's queue keeper lease: true while `holder`
+    /// owns it. Only the holder keeps the queue (liveness); the journal's
+    /// fencing keeps a stale holder's steps out.
     async fn lead(&self, event: &EventId, holder: &str, ttl: Duration) -> Result<bool>;
+
+    /// Gives the keeper lease up if `holder` still has it.
+    async fn release(&self, event: &EventId, holder: &str) -> Result<()>;
 
     /// Whether the store is reachable (for `/readyz`).
     async fn ready(&self) -> Result<()>;
@@ -308,32 +353,42 @@ pub trait BookingStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LogEnd(pub Vec<i64>);
 
-/// The decider's exclusive, fenced session on its event's logs: reads the
-/// bookings log, and appends decisions to the outcomes log atomically with
-/// the consumed positions (Kafka: one transaction; `transactional.id` per
-/// event, so opening a session fences every earlier one).
+/// A single writer's exclusive, fenced session on its event's logs (the
+/// decider's: bookings in, outcomes out; the queue keeper's: queue entries
+/// in, journal steps out): reads the input log, and appends to the output
+/// log atomically with the consumed positions (Kafka: one transaction;
+/// `transactional.id` per writer and event, so opening a session fences
+/// every earlier one).
 #[async_trait]
-pub trait DecisionLog: Send {
-    /// Fences every earlier session of this event (their open writes are
-    /// aborted, their later commits refused), then replays every decision
-    /// in the outcomes log, to the end.
-    async fn open(&mut self, progress: Progress<'_>) -> Result<Vec<BookingOutcome>>;
+pub trait FencedLog<In, Out>: Send {
+    /// Fences every earlier session of this writer (their open writes are
+    /// aborted, their later commits refused), then replays the whole
+    /// output log, to the end.
+    async fn open(&mut self, progress: Progress<'_>) -> Result<Vec<Out>>;
 
-    /// Requests after the consumed position, in log order (per customer).
-    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<BookingRequest>>;
+    /// Input records after the consumed position, in log order (per key).
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<In>>;
 
-    /// Appends `outcomes` and marks everything returned so far as consumed,
+    /// Appends `records` and marks everything returned so far as consumed,
     /// all or nothing. [`crate::Error::Fenced`] once a newer session opened.
-    async fn commit(&mut self, outcomes: &[BookingOutcome]) -> Result<()>;
+    async fn commit(&mut self, records: &[Out]) -> Result<()>;
 
-    /// Where the bookings log ends now (what has been appended so far).
+    /// Where the input log ends now (what has been appended so far).
     /// Kafka: also ends the session with an error if the topic has grown
     /// partitions this session does not read.
     async fn end(&mut self) -> Result<LogEnd>;
 
-    /// Whether every request before `end` has been returned (no I/O).
+    /// Whether every input record before `end` has been returned (no I/O).
     fn reached(&self, end: &LogEnd) -> bool;
 
     /// Ends the session and lets go of its clients (a standby holds none).
     fn close(&mut self);
 }
+
+/// The decider's fenced log.
+pub trait DecisionLog: FencedLog<BookingRequest, BookingOutcome> {}
+impl<T: FencedLog<BookingRequest, BookingOutcome> + ?Sized> DecisionLog for T {}
+
+/// The queue keeper's fenced log.
+pub trait QueueJournal: FencedLog<QueueEntry, JournalRecord> {}
+impl<T: FencedLog<QueueEntry, JournalRecord> + ?Sized> QueueJournal for T {}

@@ -8,18 +8,20 @@ use twinkle_domain::{EventConfig, tokens::TokenKeys};
 
 use crate::{
     Error, Result,
-    admission::Admission,
-    assigner,
     backend::{
-        kafka::{self, KafkaLog, KafkaSource, Topics},
-        kafka_decisions::KafkaDecisionLog,
+        kafka::{self, KafkaLog, Topics},
+        kafka_fenced::{KafkaDecisionLog, KafkaFencedLog},
         memory::{MemoryLog, MemoryStore},
-        memory_decisions::MemoryDecisions,
+        memory_fenced::{MemoryDecisions, MemoryFenced},
         redis_store::RedisStore,
     },
     decider::Decider,
+    keeper::Keeper,
     metrics::Metrics,
-    ports::{BookingOutcome, BookingRequest, BookingStore, DecisionLog, QueueEntry, Source},
+    ports::{
+        BookingOutcome, BookingRequest, BookingStore, DecisionLog, JournalRecord, QueueEntry,
+        QueueJournal,
+    },
     web::{self, AppState, EventRuntime, Hub, SlotHub, WebConfig, app},
 };
 
@@ -40,17 +42,16 @@ pub struct RunOptions {
     pub backends: Backends,
     pub token_secret: Vec<u8>,
     pub web: WebConfig,
-    /// Run the assigner (queue consumer) in this process.
-    pub assigner: bool,
+    /// Run the queue keeper (places and admission; the queue consumer) in
+    /// this process. Only the holder of the event's keeper lease keeps the
+    /// queue, so standbys may run it too.
+    pub keeper: bool,
     /// Run the decider (booking consumer) in this process.
     pub decider: bool,
-    /// Run the admission loop (it only advances the counter while holding
-    /// the event's lease, so every API pod may run it).
-    pub admission: bool,
-    /// Identity in the admission lease (pod name).
+    /// Identity in the keeper and decider leases (pod name).
     pub holder: String,
-    /// Kafka consumer group prefix: the assigner joins `<group>.assigner`,
-    /// the decider `<group>.decider`.
+    /// Kafka consumer group prefix: the keeper reads as `<group>.assigner`,
+    /// the decider as `<group>.decider`.
     pub group: String,
     /// Kafka topic prefix; `None` keeps `twinkle.<event>`. The operator sets
     /// its namespaced `<namespace>.<name>`.
@@ -92,7 +93,7 @@ fn stopped(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> 
 /// for the loops this process runs).
 struct Wired {
     web: web::Backends,
-    queue_source: Option<Box<dyn Source<QueueEntry>>>,
+    journal: Option<Box<dyn QueueJournal>>,
     decisions: Option<Box<dyn DecisionLog>>,
 }
 
@@ -102,11 +103,13 @@ async fn wire(opts: &RunOptions) -> Result<Wired> {
             let queue_log = MemoryLog::<QueueEntry>::default();
             let booking_log = MemoryLog::<BookingRequest>::default();
             let outcomes = MemoryLog::<BookingOutcome>::default();
+            let journal = MemoryLog::<JournalRecord>::default();
             let store = Arc::new(MemoryStore::default());
             Ok(Wired {
-                queue_source: opts
-                    .assigner
-                    .then(|| Box::new(queue_log.source()) as Box<dyn Source<QueueEntry>>),
+                journal: opts.keeper.then(|| {
+                    let log = MemoryFenced::new(queue_log.clone(), journal).session();
+                    Box::new(log) as Box<dyn QueueJournal>
+                }),
                 decisions: opts.decider.then(|| {
                     let log = MemoryDecisions::new(booking_log.clone(), outcomes).session();
                     Box::new(log) as Box<dyn DecisionLog>
@@ -135,16 +138,16 @@ async fn wire(opts: &RunOptions) -> Result<Wired> {
             };
             let producer = kafka::producer(bootstrap)?;
             let store = Arc::new(RedisStore::connect(redis).await?);
-            let queue_source = if opts.assigner {
+            let journal = opts.keeper.then(|| {
                 let group = format!("{}.assigner", opts.group);
-                Some(Box::new(KafkaSource::<QueueEntry>::new(
+                let log = KafkaFencedLog::<QueueEntry, JournalRecord>::new(
                     bootstrap,
                     &group,
                     &topics.queue,
-                )?) as Box<dyn Source<QueueEntry>>)
-            } else {
-                None
-            };
+                    &topics.journal,
+                );
+                Box::new(log) as Box<dyn QueueJournal>
+            });
             let decisions = opts.decider.then(|| {
                 let group = format!("{}.decider", opts.group);
                 let log =
@@ -152,7 +155,7 @@ async fn wire(opts: &RunOptions) -> Result<Wired> {
                 Box::new(log) as Box<dyn DecisionLog>
             });
             Ok(Wired {
-                queue_source,
+                journal,
                 decisions,
                 web: web::Backends {
                     queue_log: Arc::new(KafkaLog::new(producer.clone(), bootstrap, topics.queue)),
@@ -191,20 +194,16 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
             hub,
             slots,
         });
-        if opts.admission {
-            let admission = Admission::new(config, store.clone(), opts.holder.clone());
-            tasks.push(tokio::spawn(admission.run(stopped(&stop_rx))));
-        }
     }
     let first = opts.events.first().map(|e| Arc::new(e.clone()));
-    if let (Some(source), Some(event)) = (wired.queue_source, &first) {
-        let mode = event.queue.opening_mode;
-        tasks.push(tokio::spawn(assigner::run(
-            source,
-            store.clone(),
-            mode,
-            stopped(&stop_rx),
-        )));
+    if let (Some(log), Some(event)) = (wired.journal, &first) {
+        let keeper = Keeper {
+            event: event.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            holder: opts.holder.clone(),
+        };
+        tasks.push(tokio::spawn(keeper.run(log, stopped(&stop_rx))));
     }
     if let (Some(log), Some(event)) = (wired.decisions, first) {
         let decider = Decider {

@@ -19,6 +19,7 @@ async fn broker_restart_mid_sale_loses_nothing() {
         })
         .await;
     pipeline.check_invariants(&accepted).await;
+    pipeline.check_places().await;
     decider.start_kill().unwrap();
     pipeline.api.shutdown().await.unwrap();
 }

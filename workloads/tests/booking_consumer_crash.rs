@@ -28,6 +28,7 @@ async fn kill_9_the_decider_then_rebuild_from_the_outcomes_topic() {
     // decisions (once the dead one's lease has expired).
     let mut decider = pipeline.spawn_decider();
     pipeline.check_invariants(&accepted).await;
+    pipeline.check_places().await;
     decider.start_kill().unwrap();
     decider.wait().await.unwrap();
 

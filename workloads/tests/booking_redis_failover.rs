@@ -144,6 +144,7 @@ async fn failover_to_a_lagging_replica_loses_nothing() {
         "the promoted replica must really have missed projected decisions"
     );
     pipeline.check_invariants(&accepted).await;
+    pipeline.check_places().await;
     decider.start_kill().unwrap();
     pipeline.api.shutdown().await.unwrap();
     replica.start_kill().unwrap();

@@ -30,6 +30,7 @@ async fn redis_kill_9_mid_rush_loses_nothing() {
         })
         .await;
     pipeline.check_invariants(&accepted).await;
+    pipeline.check_places().await;
     decider.start_kill().unwrap();
     pipeline.api.shutdown().await.unwrap();
 }

@@ -18,9 +18,9 @@ use twinkle_e2e::stack::{Stack, unique};
 use twinkle_workloads::{
     backend::{
         kafka::{self, KafkaLog, Topics},
-        kafka_decisions::KafkaDecisionLog,
+        kafka_fenced::KafkaDecisionLog,
         memory::{MemoryLog, MemoryStore},
-        memory_decisions::MemoryDecisions,
+        memory_fenced::MemoryDecisions,
         redis_store::RedisStore,
     },
     ports::{

@@ -15,7 +15,7 @@ use twinkle_e2e::stack::unique;
 use twinkle_workloads::{
     backend::{
         memory::{MemoryLog, MemoryStore},
-        memory_decisions::MemoryDecisions,
+        memory_fenced::MemoryDecisions,
     },
     decider::Decider,
     metrics::Metrics,

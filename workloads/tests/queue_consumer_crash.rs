@@ -1,14 +1,15 @@
-//! Kill -9 the assigner process (a real `twinkle queue-consumer` on real
+//! Kill -9 the queue keeper process (a real `twinkle queue-consumer` on real
 //! Kafka + Redis) while it works through a stream of entries, restart it, and
-//! prove every entry got exactly one sequence number, without gaps, and in
-//! topic order within each partition.
+//! prove every entry got exactly one sequence number, without gaps, in topic
+//! order within each partition, and that the journal (read by its own
+//! consumer) gives every entry the number Redis shows.
 
 // A failed unwrap is a failed test here; helpers outside #[test] fns too.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use std::{collections::HashMap, process::Stdio, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use futures::{StreamExt, stream};
 use jiff::Timestamp;
@@ -27,25 +28,13 @@ const ENTRIES: usize = 20_000;
 const PARTITIONS: i32 = 3;
 
 fn spawn_consumer(stack: &Stack, dir: &std::path::Path, group: &str) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_twinkle"))
-        .args(["queue-consumer", "--listen", "127.0.0.1:0"])
-        .arg("--event")
-        .arg(dir.join("event.json"))
-        .arg("--token-secret-file")
-        .arg(dir.join("secret"))
-        .args([
-            "--kafka",
-            &stack.kafka_bootstrap,
-            "--redis",
-            &stack.redis_url,
-            "--group",
-            group,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+    support::spawn_role(
+        "queue-consumer",
+        dir,
+        &stack.kafka_bootstrap,
+        &stack.redis_url,
+        group,
+    )
 }
 
 /// (partition, offset, queue id) of every record in the topic.
@@ -119,7 +108,7 @@ async fn kill_9_mid_stream_neither_duplicates_nor_skips() {
     // Kill -9 once it is well into the stream.
     let mut killed_at = 0;
     for _ in 0..600 {
-        killed_at = store.counters(&event.id).await.unwrap().assigned;
+        killed_at = store.counters(&event.id).await.unwrap().value.assigned;
         if killed_at >= 2_000 {
             break;
         }
@@ -137,7 +126,7 @@ async fn kill_9_mid_stream_neither_duplicates_nor_skips() {
     let mut consumer = spawn_consumer(&stack, &dir, &group);
     let mut assigned = 0;
     for _ in 0..600 {
-        assigned = store.counters(&event.id).await.unwrap().assigned;
+        assigned = store.counters(&event.id).await.unwrap().value.assigned;
         if assigned as usize >= ENTRIES {
             break;
         }
@@ -145,7 +134,7 @@ async fn kill_9_mid_stream_neither_duplicates_nor_skips() {
     }
     // Let any redelivered tail settle, then check nothing moved.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let final_assigned = store.counters(&event.id).await.unwrap().assigned;
+    let final_assigned = store.counters(&event.id).await.unwrap().value.assigned;
     consumer.start_kill().unwrap();
     consumer.wait().await.unwrap();
     assert_eq!(
@@ -159,7 +148,7 @@ async fn kill_9_mid_stream_neither_duplicates_nor_skips() {
 
     let mut seq_of: HashMap<String, u64> = HashMap::new();
     for chunk in ids.chunks(1000) {
-        let seqs = store.sequences(&event.id, chunk).await.unwrap();
+        let seqs = store.sequences(&event.id, chunk).await.unwrap().value;
         for (id, seq) in chunk.iter().zip(seqs) {
             seq_of.insert(id.to_string(), seq.expect("every entry has a number"));
         }
@@ -171,6 +160,26 @@ async fn kill_9_mid_stream_neither_duplicates_nor_skips() {
         (1..=ENTRIES as u64).collect::<Vec<_>>(),
         "no duplicates, no gaps"
     );
+
+    // The journal, replayed as a new keeper would, gives the same places.
+    let journal = twinkle_workloads::backend::kafka::Topics::for_event(&event.id).journal;
+    let steps: Vec<twinkle_domain::QueueStep> = twinkle_workloads::backend::kafka::replay_topic::<
+        twinkle_workloads::ports::JournalRecord,
+    >(&stack.kafka_bootstrap, &journal, &|_, _| {})
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r.step)
+    .collect();
+    let places = twinkle_domain::Places::replay(&steps).unwrap();
+    assert_eq!(places.assigned() as usize, ENTRIES);
+    for (id, seq) in &seq_of {
+        assert_eq!(
+            places.sequence(&id.parse().unwrap()),
+            Some(*seq),
+            "{id}: journal and Redis agree"
+        );
+    }
 
     // Topic order is kept within each partition.
     let mut records = read_topic(&stack, &topic);

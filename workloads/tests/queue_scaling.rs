@@ -1,6 +1,7 @@
-//! Multi-pod behaviour of the queue: one admission loop per event across
-//! pods (and it survives the leader dying), and status fan-out that costs
-//! O(1) store round trips per pod per tick, whatever the number of clients.
+//! Multi-pod behaviour of the queue: one queue keeper (admission) per event
+//! across pods (and it survives the holder stopping), and status fan-out
+//! that costs O(1) store round trips per pod per tick, whatever the number
+//! of clients.
 
 // A failed unwrap is a failed test here; helpers outside #[test] fns too.
 #![allow(clippy::unwrap_used)]
@@ -19,19 +20,26 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use support::{Kind, enter, ever_admitted, open_web};
 use tokio::sync::watch;
-use twinkle_domain::{EventId, OpeningMode, QueueCounters, QueueId, tokens::TokenKeys};
+use twinkle_domain::{EventId, QueueCounters, QueueId, tokens::TokenKeys};
 use twinkle_e2e::stack::{Stack, unique};
 use twinkle_workloads::{
     Result,
-    backend::memory::{MemoryLog, MemoryStore},
+    backend::{
+        memory::{MemoryLog, MemoryStore},
+        memory_fenced::MemoryFenced,
+    },
+    keeper::Keeper,
     metrics::Metrics,
-    ports::{AdmitOutcome, Assignment, BookingRequest, QueueEntry, QueueStore},
+    ports::{
+        BookingRequest, JournalRecord, Projected, Projection, QueueDelta, QueueEntry,
+        QueueSnapshot, QueueStore,
+    },
     runtime::{self, Backends, RunOptions},
     web::{self, AppState, EventRuntime, Hub, SlotHub, app},
 };
 
-/// Two pods run the admission loop; only the lease holder admits (the rate
-/// does not double), and when it dies the other takes over.
+/// Two pods run the queue keeper; only the lease holder admits (the rate
+/// does not double), and when it stops the other takes over.
 #[tokio::test(flavor = "multi_thread")]
 async fn admission_is_single_and_survives_the_leader_dying() {
     let stack = Stack::require();
@@ -49,11 +57,10 @@ async fn admission_is_single_and_survives_the_leader_dying() {
         },
         token_secret: support::SECRET.to_vec(),
         web: open_web(),
-        assigner: false,
+        keeper: true,
         decider: false,
-        admission: true,
         holder: unique("pod-b"),
-        group: unique("group"),
+        group: support::group(&id),
         topic_prefix: None,
     })
     .await
@@ -75,11 +82,12 @@ async fn admission_is_single_and_survives_the_leader_dying() {
         "one admission loop at 5/s, not two: measured {rate}/s"
     );
 
-    // The leader dies; within the lease TTL the other pod continues.
+    // The holder stops (and lets the lease go); the other pod continues
+    // from the journal.
     pod_a.shutdown().await.unwrap();
     let at_death = ever_admitted(&base_b, &id, &tickets).await;
     assert!(at_death < tickets.len(), "admission not finished yet");
-    let resumed = support::eventually(Duration::from_secs(6), || async {
+    let resumed = support::eventually(Duration::from_secs(10), || async {
         ever_admitted(&base_b, &id, &tickets).await >= at_death + 5
     })
     .await;
@@ -98,37 +106,30 @@ struct CountingStore {
 
 #[async_trait]
 impl QueueStore for CountingStore {
-    async fn assign(&self, e: &[QueueEntry], m: OpeningMode) -> Result<Vec<Assignment>> {
-        self.inner.assign(e, m).await
+    async fn project(&self, e: &EventId, from: u64, to: u64, d: &QueueDelta) -> Result<Projection> {
+        self.inner.project(e, from, to, d).await
     }
-    async fn draw(&self, e: &EventId, seed: u64) -> Result<Option<u64>> {
-        self.inner.draw(e, seed).await
+    async fn restore(&self, e: &EventId, s: &QueueSnapshot<'_>, wm: u64) -> Result<bool> {
+        self.inner.restore(e, s, wm).await
     }
-    async fn drawn(&self, e: &EventId) -> Result<bool> {
-        self.inner.drawn(e).await
+    async fn expire(&self, e: &EventId, now: Timestamp) -> Result<Projected<u64>> {
+        self.inner.expire(e, now).await
     }
-    async fn counters(&self, e: &EventId) -> Result<QueueCounters> {
+    async fn counters(&self, e: &EventId) -> Result<Projected<QueueCounters>> {
         self.counters.fetch_add(1, Ordering::Relaxed);
         self.inner.counters(e).await
     }
-    async fn sequences(&self, e: &EventId, ids: &[QueueId]) -> Result<Vec<Option<u64>>> {
+    async fn sequences(&self, e: &EventId, ids: &[QueueId]) -> Result<Projected<Vec<Option<u64>>>> {
         self.sequences.fetch_add(1, Ordering::Relaxed);
         self.inner.sequences(e, ids).await
     }
-    async fn sessions(&self, e: &EventId, ids: &[QueueId]) -> Result<Vec<Option<Timestamp>>> {
-        self.sessions.fetch_add(1, Ordering::Relaxed);
-        self.inner.sessions(e, ids).await
-    }
-    async fn admit(
+    async fn sessions(
         &self,
         e: &EventId,
-        now: Timestamp,
-        budget: u64,
-        max_active: u64,
-        ttl: Duration,
-        hb: Duration,
-    ) -> Result<AdmitOutcome> {
-        self.inner.admit(e, now, budget, max_active, ttl, hb).await
+        ids: &[QueueId],
+    ) -> Result<Projected<Vec<Option<Timestamp>>>> {
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+        self.inner.sessions(e, ids).await
     }
     async fn publish_rate(&self, e: &EventId, r: f64) -> Result<()> {
         self.inner.publish_rate(e, r).await
@@ -149,6 +150,9 @@ impl QueueStore for CountingStore {
     async fn lead(&self, e: &EventId, holder: &str, ttl: Duration) -> Result<bool> {
         self.inner.lead(e, holder, ttl).await
     }
+    async fn release(&self, e: &EventId, holder: &str) -> Result<()> {
+        self.inner.release(e, holder).await
+    }
     async fn ready(&self) -> Result<()> {
         Ok(())
     }
@@ -159,7 +163,16 @@ impl QueueStore for CountingStore {
 #[tokio::test(flavor = "multi_thread")]
 async fn status_fan_out_is_constant_per_pod_per_tick() {
     use futures::StreamExt;
-    let event = support::event(1, 1);
+    let mut event = support::event(1, 1);
+    // In the pre-queue window: everyone gets a number, nobody is admitted
+    // (the keeper runs here, and would admit one).
+    event.opens_at = Timestamp::now()
+        .checked_add(Duration::from_secs(300))
+        .unwrap();
+    event.closes_at = event
+        .opens_at
+        .checked_add(Duration::from_secs(3600))
+        .unwrap();
     let id = event.id.to_string();
     let store = Arc::new(CountingStore::default());
     let log = MemoryLog::<QueueEntry>::default();
@@ -171,13 +184,15 @@ async fn status_fan_out_is_constant_per_pod_per_tick() {
         }
     };
     let dyn_store: Arc<dyn QueueStore> = store.clone();
-    tokio::spawn(twinkle_workloads::assigner::run(
-        Box::new(log.source()),
-        dyn_store.clone(),
-        OpeningMode::Fifo,
-        stopped(),
-    ));
     let config = Arc::new(event);
+    let journal = MemoryFenced::new(log.clone(), MemoryLog::<JournalRecord>::default()).session();
+    let keeper = Keeper {
+        event: config.clone(),
+        store: dyn_store.clone(),
+        metrics: Arc::new(Metrics::default()),
+        holder: "keeper".to_owned(),
+    };
+    tokio::spawn(keeper.run(Box::new(journal), stopped()));
     let hub = Hub::spawn(config.id.clone(), dyn_store.clone(), stopped());
     let seats = Arc::new(MemoryStore::default());
     let metrics = Arc::new(Metrics::default());

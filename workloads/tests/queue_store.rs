@@ -1,18 +1,21 @@
-//! The behavioural suite every `QueueStore` must pass: the embedded store
-//! (local stack) and the Redis store (production, against the real Redis of
-//! the test stack) run the very same cases.
+//! The behavioural suite every `QueueStore` (the queue projection) must
+//! pass: the embedded store (local stack) and the Redis store (production,
+//! against the real Redis of the test stack) run the very same cases. The
+//! rules of places and admission themselves are the keeper's, tested in
+//! `twinkle_domain::places`; the store must apply steps only on top of the
+//! watermark they follow, restore whole, and keep sessions.
 
 // A failed unwrap is a failed test here; helpers outside #[test] fns too.
 #![allow(clippy::unwrap_used)]
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use jiff::Timestamp;
-use twinkle_domain::{EventId, OpeningMode, QueueId};
+use twinkle_domain::{EventId, QueueId, places::Admission, queue::session_deadline};
 use twinkle_e2e::stack::{Stack, unique};
 use twinkle_workloads::{
     backend::{memory::MemoryStore, redis_store::RedisStore},
-    ports::{Assignment, QueueEntry, QueueStore},
+    ports::{Projection, QueueDelta, QueueSnapshot, QueueStore},
 };
 
 fn event_id() -> EventId {
@@ -23,23 +26,13 @@ fn qid(id: &str) -> QueueId {
     id.parse().expect("queue id")
 }
 
-fn entry(event: &EventId, id: &str, pre_queue: bool) -> QueueEntry {
-    QueueEntry {
-        event: event.clone(),
-        queue_id: qid(id),
-        entered_at: Timestamp::now(),
-        pre_queue,
-    }
+fn ids(n: usize, prefix: &str) -> Vec<QueueId> {
+    (0..n).map(|i| qid(&format!("{prefix}{i}"))).collect()
 }
 
-fn seqs(assignments: &[Assignment]) -> Vec<u64> {
-    assignments
-        .iter()
-        .map(|a| match a {
-            Assignment::Sequence(s) => *s,
-            Assignment::AwaitingDraw => 0,
-        })
-        .collect()
+/// Now, to the millisecond Redis keeps.
+fn now_ms() -> Timestamp {
+    Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap()
 }
 
 fn at(t0: Timestamp, secs: u64) -> Timestamp {
@@ -49,213 +42,207 @@ fn at(t0: Timestamp, secs: u64) -> Timestamp {
 const TTL: Duration = Duration::from_secs(300);
 const HB: Duration = Duration::from_secs(30);
 
-async fn assign_is_idempotent_and_gapless(store: Arc<dyn QueueStore>) {
-    let ev = event_id();
-    let first = [
-        entry(&ev, "a", false),
-        entry(&ev, "b", false),
-        entry(&ev, "c", false),
-    ];
-    let a = store.assign(&first, OpeningMode::Fifo).await.unwrap();
-    assert_eq!(seqs(&a), vec![1, 2, 3]);
-    // Redelivery of b and a, plus a new d, in one batch.
-    let again = [
-        entry(&ev, "b", false),
-        entry(&ev, "a", false),
-        entry(&ev, "d", false),
-    ];
-    let again = store.assign(&again, OpeningMode::Fifo).await.unwrap();
-    assert_eq!(seqs(&again), vec![2, 1, 4]);
-    let c = store.counters(&ev).await.unwrap();
-    assert_eq!((c.assigned, c.serving, c.active), (4, 0, 0));
-    let ids = [qid("d"), qid("zz"), qid("a")];
-    assert_eq!(
-        store.sequences(&ev, &ids).await.unwrap(),
-        vec![Some(4), None, Some(1)]
-    );
+fn placing(first: u64, placed: Vec<QueueId>, serving: u64) -> QueueDelta {
+    QueueDelta {
+        first,
+        placed,
+        serving,
+        ..QueueDelta::default()
+    }
 }
 
-async fn concurrent_redelivery_never_duplicates_or_skips(store: Arc<dyn QueueStore>) {
+fn admitting(admitted: Vec<QueueId>, serving: u64, now: Timestamp) -> QueueDelta {
+    QueueDelta {
+        admitted,
+        serving,
+        admitted_at: Some(now),
+        first_deadline: Some(session_deadline(now, now, TTL, HB)),
+        ..QueueDelta::default()
+    }
+}
+
+async fn fresh(store: &dyn QueueStore, ev: &EventId) {
+    let empty = QueueSnapshot {
+        order: &[],
+        serving: 0,
+        drawn: false,
+        sessions: &[],
+    };
+    assert!(store.restore(ev, &empty, 0).await.unwrap());
+}
+
+async fn steps_apply_only_on_their_watermark(store: Arc<dyn QueueStore>) {
     let ev = event_id();
-    let n = 300;
-    let mut tasks = Vec::new();
-    // Four "consumers" deliver overlapping batches of the same entries.
-    for worker in 0..4 {
-        let store = store.clone();
-        let ev = ev.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut order: Vec<usize> = (0..n).collect();
-            order.rotate_left(worker * 37);
-            for chunk in order.chunks(25) {
-                let batch: Vec<_> = chunk
-                    .iter()
-                    .map(|i| entry(&ev, &format!("c{i}"), false))
-                    .collect();
-                store.assign(&batch, OpeningMode::Fifo).await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let ids: Vec<QueueId> = (0..n).map(|i| qid(&format!("c{i}"))).collect();
-    let got: Vec<u64> = store
-        .sequences(&ev, &ids)
+    let none = QueueDelta::default();
+    assert_eq!(
+        store.project(&ev, 0, 0, &none).await.unwrap(),
+        Projection::Behind(None),
+        "a store with no watermark holds none of the journal"
+    );
+    fresh(store.as_ref(), &ev).await;
+    let a = ids(3, "a");
+    assert_eq!(
+        store
+            .project(&ev, 0, 1, &placing(1, a.clone(), 0))
+            .await
+            .unwrap(),
+        Projection::Applied(1)
+    );
+    // The same step again (a keeper that did not see its answer) is ahead.
+    assert_eq!(
+        store
+            .project(&ev, 0, 1, &placing(1, a.clone(), 0))
+            .await
+            .unwrap(),
+        Projection::Ahead(1)
+    );
+    assert_eq!(
+        store.project(&ev, 3, 4, &none).await.unwrap(),
+        Projection::Behind(Some(1))
+    );
+    let read = store
+        .sequences(&ev, &[a[2].clone(), qid("nobody")])
         .await
-        .unwrap()
-        .into_iter()
-        .map(Option::unwrap)
-        .collect();
-    let distinct: HashSet<u64> = got.iter().copied().collect();
-    assert_eq!(distinct.len(), n, "every customer has exactly one number");
-    assert_eq!(distinct, (1..=n as u64).collect::<HashSet<_>>(), "no gaps");
-    assert_eq!(store.counters(&ev).await.unwrap().assigned, n as u64);
+        .unwrap();
+    assert_eq!(read.watermark, Some(1));
+    assert_eq!(read.value, vec![Some(3), None]);
+    let counters = store.counters(&ev).await.unwrap();
+    assert_eq!((counters.watermark, counters.value.assigned), (Some(1), 3));
 }
 
-async fn admission_respects_budget_cap_and_reclaims_sessions(store: Arc<dyn QueueStore>) {
+async fn admissions_open_sessions_that_heartbeats_keep(store: Arc<dyn QueueStore>) {
     let ev = event_id();
-    let batch: Vec<_> = (0..20)
-        .map(|i| entry(&ev, &format!("p{i}"), false))
-        .collect();
-    store.assign(&batch, OpeningMode::Fifo).await.unwrap();
-    let t0 = Timestamp::now();
-    // Budget 5 → 5 admitted, in sequence order.
-    let out = store.admit(&ev, t0, 5, 8, TTL, HB).await.unwrap();
+    let t0 = now_ms();
+    fresh(store.as_ref(), &ev).await;
+    let a = ids(4, "s");
+    store
+        .project(&ev, 0, 1, &placing(1, a.clone(), 0))
+        .await
+        .unwrap();
+    let step = admitting(a[..2].to_vec(), 2, t0);
     assert_eq!(
-        (out.admitted, out.counters.serving, out.counters.active),
-        (5, 5, 5)
+        store.project(&ev, 1, 2, &step).await.unwrap(),
+        Projection::Applied(2)
     );
-    // Cap of 8 live sessions: only 3 more however large the budget.
-    let out = store.admit(&ev, t0, 100, 8, TTL, HB).await.unwrap();
+    let counters = store.counters(&ev).await.unwrap().value;
+    assert_eq!((counters.serving, counters.active), (2, 2));
+    // A check (an empty step) never moves the counter back.
+    let check = QueueDelta::default();
     assert_eq!(
-        (out.admitted, out.counters.serving, out.counters.active),
-        (3, 8, 8)
+        store.project(&ev, 2, 2, &check).await.unwrap(),
+        Projection::Applied(2)
     );
-    let first: Vec<QueueId> = (0..9).map(|i| qid(&format!("p{i}"))).collect();
-    let sessions = store.sessions(&ev, &first).await.unwrap();
-    assert!(sessions[..8].iter().all(Option::is_some));
-    assert!(sessions[8].is_none(), "p8 is not admitted yet");
-    // Booking ends p0's session: its capacity is reused at once.
-    assert!(store.end_session(&ev, &first[0]).await.unwrap());
-    assert!(
-        !store.end_session(&ev, &first[0]).await.unwrap(),
-        "ending twice is a no-op"
-    );
-    let out = store.admit(&ev, t0, 100, 8, TTL, HB).await.unwrap();
-    assert_eq!((out.admitted, out.counters.serving), (1, 9));
-    // p1 heartbeats; everyone else abandons. After the heartbeat timeout only
-    // p1 is alive and the freed places go to the next in line.
+    assert_eq!(store.counters(&ev).await.unwrap().value.serving, 2);
+    let sessions = store.sessions(&ev, &a[..3]).await.unwrap();
+    assert_eq!(sessions.watermark, Some(2));
+    assert_eq!(sessions.value[0], Some(at(t0, 30)));
+    assert_eq!(sessions.value[2], None, "not admitted");
+
     assert!(
         store
-            .heartbeat(&ev, &first[1], at(t0, 20), TTL, HB)
+            .heartbeat(&ev, &a[0], at(t0, 20), TTL, HB)
             .await
             .unwrap()
     );
-    let after = at(t0, 31);
-    let out = store.admit(&ev, after, 100, 8, TTL, HB).await.unwrap();
-    assert_eq!(out.expired, 7, "abandoned sessions are reclaimed");
-    assert_eq!(
-        (out.admitted, out.counters.serving, out.counters.active),
-        (7, 16, 8)
-    );
+    assert!(store.end_session(&ev, &a[1]).await.unwrap());
+    // a[0] renewed to t0+50; a[1] left.
+    let live = store.expire(&ev, at(t0, 40)).await.unwrap();
+    assert_eq!((live.watermark, live.value), (Some(2), 1));
+    let live = store.expire(&ev, at(t0, 51)).await.unwrap();
+    assert_eq!(live.value, 0, "expired without a heartbeat");
     assert!(
         !store
-            .heartbeat(&ev, &first[2], after, TTL, HB)
+            .heartbeat(&ev, &a[0], at(t0, 52), TTL, HB)
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_restore_replaces_places_and_revives_sessions(store: Arc<dyn QueueStore>) {
+    let ev = event_id();
+    let t0 = now_ms();
+    fresh(store.as_ref(), &ev).await;
+    let old = ids(2, "old");
+    store
+        .project(&ev, 0, 1, &placing(1, old.clone(), 0))
+        .await
+        .unwrap();
+    store
+        .project(&ev, 1, 2, &admitting(vec![old[0].clone()], 1, t0))
+        .await
+        .unwrap();
+    store
+        .heartbeat(&ev, &old[0], at(t0, 25), TTL, HB)
+        .await
+        .unwrap();
+
+    // The journal says more than the store holds (it lost writes): large
+    // enough to be staged in chunks.
+    let order = ids(12_001, "r");
+    let mut order_with_old = old.clone();
+    order_with_old.extend(order.iter().cloned());
+    let sessions = vec![
+        Admission {
+            id: old[0].clone(),
+            admitted_at: t0,
+            deadline: at(t0, 35),
+        },
+        Admission {
+            id: old[1].clone(),
+            admitted_at: t0,
+            deadline: at(t0, 40),
+        },
+    ];
+    let snapshot = QueueSnapshot {
+        order: &order_with_old,
+        serving: 2,
+        drawn: true,
+        sessions: &sessions,
+    };
+    assert!(store.restore(&ev, &snapshot, 9).await.unwrap());
+    assert!(
+        !store.restore(&ev, &snapshot, 9).await.unwrap(),
+        "never over the same or newer"
+    );
+    let counters = store.counters(&ev).await.unwrap();
+    assert_eq!(counters.watermark, Some(9));
+    assert_eq!(
+        (counters.value.assigned, counters.value.serving),
+        (12_003, 2)
+    );
+    let read = store
+        .sequences(&ev, &[order[12_000].clone(), old[1].clone()])
+        .await
+        .unwrap();
+    assert_eq!(read.value, vec![Some(12_003), Some(2)]);
+    let live = store.sessions(&ev, &old).await.unwrap().value;
+    assert_eq!(
+        live[0],
+        Some(at(t0, 55)),
+        "a live session keeps its later deadline"
+    );
+    assert_eq!(live[1], Some(at(t0, 40)), "a lost session is revived");
+    // Steps go on from the restored watermark.
+    assert_eq!(
+        store
+            .project(&ev, 9, 10, &placing(12_004, vec![qid("next")], 2))
             .await
             .unwrap(),
-        "an expired session cannot be revived"
+        Projection::Applied(10)
     );
-    // Never past the last assigned number.
-    let out = store.admit(&ev, after, 100, 1000, TTL, HB).await.unwrap();
-    assert_eq!((out.admitted, out.counters.serving), (4, 20));
-    let out = store.admit(&ev, after, 100, 1000, TTL, HB).await.unwrap();
-    assert_eq!(out.admitted, 0);
 }
 
-async fn session_lifetime_is_capped_by_ttl(store: Arc<dyn QueueStore>) {
+async fn an_emptied_store_reads_as_behind(store: Arc<dyn QueueStore>) {
     let ev = event_id();
-    store
-        .assign(&[entry(&ev, "x", false)], OpeningMode::Fifo)
-        .await
-        .unwrap();
-    let t0 = Timestamp::now();
-    let ttl = Duration::from_secs(60);
-    store.admit(&ev, t0, 1, 10, ttl, HB).await.unwrap();
-    let x = qid("x");
-    // Heartbeats every 20 s keep it alive, but not beyond the TTL.
-    for secs in [20, 40] {
-        assert!(
-            store
-                .heartbeat(&ev, &x, at(t0, secs), ttl, HB)
-                .await
-                .unwrap()
-        );
-    }
-    let deadline = store.sessions(&ev, std::slice::from_ref(&x)).await.unwrap()[0].unwrap();
-    assert_eq!(deadline.as_millisecond(), at(t0, 60).as_millisecond());
-    let out = store.admit(&ev, at(t0, 61), 0, 10, ttl, HB).await.unwrap();
-    assert_eq!(out.expired, 1);
-}
-
-async fn shuffle_draw_permutes_the_pre_queue_then_fifo(store: Arc<dyn QueueStore>) {
-    let ev = event_id();
-    let mode = OpeningMode::ShuffleAtOpen;
-    let pre: Vec<_> = (0..40)
-        .map(|i| entry(&ev, &format!("e{i}"), true))
-        .collect();
-    let held = store.assign(&pre, mode).await.unwrap();
-    assert!(held.iter().all(|a| *a == Assignment::AwaitingDraw));
-    // Redelivery before the draw is still held, not duplicated.
-    store.assign(&pre[..5], mode).await.unwrap();
-    // An entry after opening but before the draw queues behind the pre-queue.
-    store
-        .assign(&[entry(&ev, "late1", false)], mode)
-        .await
-        .unwrap();
-    assert!(!store.drawn(&ev).await.unwrap());
-    assert_eq!(store.counters(&ev).await.unwrap().assigned, 0);
-
-    assert_eq!(store.draw(&ev, 42).await.unwrap(), Some(41));
+    let read = store.counters(&ev).await.unwrap();
+    assert_eq!(read.watermark, None);
+    assert_eq!(store.sessions(&ev, &[]).await.unwrap().watermark, None);
     assert_eq!(
-        store.draw(&ev, 43).await.unwrap(),
-        None,
-        "the draw happens once"
+        store.expire(&ev, Timestamp::now()).await.unwrap().watermark,
+        None
     );
-    let after = store
-        .assign(&[entry(&ev, "late2", false), pre[3].clone()], mode)
-        .await
-        .unwrap();
-    assert_eq!(
-        seqs(&after)[0],
-        42,
-        "later arrivals are FIFO after the draw"
-    );
-    assert!(
-        (1..=40).contains(&seqs(&after)[1]),
-        "a redelivered pre-queue entry keeps its drawn number"
-    );
-
-    let ids: Vec<QueueId> = (0..40).map(|i| qid(&format!("e{i}"))).collect();
-    let drawn: Vec<u64> = store
-        .sequences(&ev, &ids)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(Option::unwrap)
-        .collect();
-    assert_eq!(
-        drawn.iter().copied().collect::<HashSet<_>>(),
-        (1..=40).collect()
-    );
-    assert_ne!(
-        drawn,
-        (1..=40).collect::<Vec<_>>(),
-        "a seeded shuffle of 40 is not the identity"
-    );
-    assert_eq!(
-        store.sequences(&ev, &[qid("late1")]).await.unwrap(),
-        vec![Some(41)]
-    );
+    fresh(store.as_ref(), &ev).await;
+    assert_eq!(store.sessions(&ev, &[]).await.unwrap().watermark, Some(0));
 }
 
 async fn only_one_lease_holder(store: Arc<dyn QueueStore>) {
@@ -273,6 +260,16 @@ async fn only_one_lease_holder(store: Arc<dyn QueueStore>) {
         "an expired lease moves"
     );
     assert!(!store.lead(&ev, "pod-a", ttl).await.unwrap());
+    store.release(&ev, "pod-a").await.unwrap();
+    assert!(
+        !store.lead(&ev, "pod-a", ttl).await.unwrap(),
+        "only the holder releases"
+    );
+    store.release(&ev, "pod-b").await.unwrap();
+    assert!(
+        store.lead(&ev, "pod-a", ttl).await.unwrap(),
+        "released: free at once"
+    );
 }
 
 async fn memory() -> Arc<dyn QueueStore> {
@@ -300,10 +297,9 @@ macro_rules! suite {
 }
 
 suite!(
-    assign_is_idempotent_and_gapless,
-    concurrent_redelivery_never_duplicates_or_skips,
-    admission_respects_budget_cap_and_reclaims_sessions,
-    session_lifetime_is_capped_by_ttl,
-    shuffle_draw_permutes_the_pre_queue_then_fifo,
+    steps_apply_only_on_their_watermark,
+    admissions_open_sessions_that_heartbeats_keep,
+    a_restore_replaces_places_and_revives_sessions,
+    an_emptied_store_reads_as_behind,
     only_one_lease_holder,
 );

@@ -5,7 +5,7 @@
 //! `openssl`, and the real `twinkle` binary (`local` on Kafka + Redis) that
 //! trusts the CA through `SSL_CERT_FILE`:
 //! * trusted CA + right token: a customer enters and is admitted (the
-//!   assigner and the admission loop wrote to Redis over TLS);
+//!   queue keeper wrote to Redis over TLS);
 //! * CA not trusted, or wrong token: the process refuses to start, says why,
 //!   and never prints the token (nor does `twinkle booking check`).
 

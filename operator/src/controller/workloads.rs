@@ -155,11 +155,15 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
             "app.kubernetes.io/instance": name,
             "app.kubernetes.io/component": component,
         });
-        // One decider decides at a time (the others stand by on its lease,
-        // and the outcomes log fences any older one); a rolling update
-        // would run the new release beside a previous one that may decide
-        // differently, so the booking consumer is replaced, not rolled.
-        let strategy = if workload == Workload::BookingConsumer {
+        // One decider decides, and one keeper keeps the queue, at a time
+        // (the others stand by on its lease, and its log fences any older
+        // one); a rolling update would run the new release beside a
+        // previous one that may decide differently, so the consumers are
+        // replaced, not rolled.
+        let strategy = if matches!(
+            workload,
+            Workload::BookingConsumer | Workload::QueueConsumer
+        ) {
             json!({"type": "Recreate"})
         } else {
             json!({"type": "RollingUpdate"})
@@ -303,6 +307,16 @@ pub(crate) mod tests {
         assert_eq!(
             decider["spec"]["strategy"]["type"], "Recreate",
             "two decider releases never run side by side"
+        );
+        let keeper = objects
+            .deployments
+            .iter()
+            .map(|d| serde_json::to_value(d).unwrap())
+            .find(|d| d["metadata"]["name"] == "winter-popup-queue-consumer")
+            .unwrap();
+        assert_eq!(
+            keeper["spec"]["strategy"]["type"], "Recreate",
+            "two queue keeper releases never run side by side"
         );
         assert_eq!(value["metadata"]["ownerReferences"][0]["uid"], "0000-1111");
         let want = plan

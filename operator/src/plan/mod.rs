@@ -2,7 +2,7 @@
 //! TicketEvent, computed offline from the manifest alone.
 //!
 //! Names chosen here are the ones the controller will use:
-//! * topics `<namespace>.<name>.queue`, `.bookings`, `.outcomes` (the
+//! * topics `<namespace>.<name>.queue`, `.bookings`, `.outcomes`, `.journal` (the
 //!   namespace keeps two teams' `summer-sale` apart on a shared cluster;
 //!   both parts are DNS labels, so topic names are legal and never mix `.`
 //!   with `_`, which Kafka's metric names would conflate);
@@ -30,7 +30,7 @@ use crate::{
     },
 };
 
-/// The three topics of an event.
+/// The four topics of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum TopicRole {
@@ -40,17 +40,26 @@ pub enum TopicRole {
     Bookings,
     /// Decided bookings, pushed back to customers.
     Outcomes,
+    /// The queue keeper's journal: places, the draw, admissions.
+    Journal,
 }
 
 impl TopicRole {
-    pub const ALL: [Self; 3] = [Self::Queue, Self::Bookings, Self::Outcomes];
+    pub const ALL: [Self; 4] = [Self::Queue, Self::Bookings, Self::Outcomes, Self::Journal];
 
     pub fn suffix(self) -> &'static str {
         match self {
             Self::Queue => "queue",
             Self::Bookings => "bookings",
             Self::Outcomes => "outcomes",
+            Self::Journal => "journal",
         }
+    }
+
+    /// A log the workloads replay their truth from (sold seats, places):
+    /// kept forever, whatever the spec's retention.
+    pub fn is_truth(self) -> bool {
+        matches!(self, Self::Outcomes | Self::Journal)
     }
 }
 
@@ -212,19 +221,25 @@ impl Plan {
                 Ok(TopicPlan {
                     role,
                     name: topic_name(&namespace, &name, role),
-                    partitions: sizing.partitions.count,
+                    // The journal's one partition is the order of places.
+                    partitions: if role == TopicRole::Journal {
+                        1
+                    } else {
+                        sizing.partitions.count
+                    },
                     replication_factor: non_negative(
                         spec.kafka.replication_factor,
                         "replicationFactor",
                     )?,
-                    // The outcomes log is the truth the decider replays
-                    // its ledger from: deleting old decisions would give
-                    // sold seats back. The spec's retention applies to
-                    // the logs that are consumed and done with.
-                    retention_ms: (role != TopicRole::Outcomes).then(|| {
+                    // The outcomes log and the queue journal are the
+                    // truth the decider and the keeper replay: deleting
+                    // old records would give sold seats back and take
+                    // places away. The spec's retention applies to the
+                    // logs that are consumed and done with.
+                    retention_ms: (!role.is_truth()).then(|| {
                         u64::try_from(spec.kafka.retention.get().as_millis()).unwrap_or(u64::MAX)
                     }),
-                    retention: if role == TopicRole::Outcomes {
+                    retention: if role.is_truth() {
                         "forever".to_owned()
                     } else {
                         spec.kafka.retention.to_string()

@@ -43,8 +43,10 @@ fn example_plan_a_day_before() {
         [
             ("popup.winter-popup.queue", 14, 3, Some(604_800_000)),
             ("popup.winter-popup.bookings", 14, 3, Some(604_800_000)),
-            // The outcomes log is the truth: kept forever.
+            // The outcomes log and the queue journal are the truth: kept
+            // forever; the journal's one partition is the order of places.
             ("popup.winter-popup.outcomes", 14, 3, None),
+            ("popup.winter-popup.journal", 1, 3, None),
         ]
     );
     assert_eq!(plan.topics[0].why, "auto: one per consumer replica (14)");

@@ -10,7 +10,7 @@
 //! under-provisioned at the forecast: the enter endpoint and the booking
 //! accept path are each measured in requests per CPU-second of the process
 //! serving them against Kafka + Redis, and the lower one is used. The
-//! consumers (assigner, decider) do less per request than the APIs that
+//! consumers (queue keeper, decider) do less per request than the APIs that
 //! feed them (they batch: one Redis script call per batch of up to 500), so
 //! the same replica count over-provisions them rather than the reverse.
 //! Sizing pods at the HPA's target leaves the HPA its headroom to react to

@@ -7,7 +7,7 @@
 # deploys them on EKS (operator/src/controller/workloads.rs):
 #   queue-api         `twinkle queue-api`, behind the ALB (the dr-ecs record)
 #   booking-api       `twinkle booking-api`, behind the ALB (slots, bookings)
-#   queue-consumer    `twinkle queue-consumer` (the assigner)
+#   queue-consumer    `twinkle queue-consumer` (the queue keeper)
 #   booking-consumer  `twinkle booking-consumer` (the decider)
 #   dr-watchdog       `twinkle-operator dr watch`, Route53 rights of ../dr-access
 #

@@ -23,12 +23,15 @@ use crate::{
     ports::{Log, Progress, Record, Source},
 };
 
-/// An event's topic names: `<prefix>.queue|bookings|outcomes`.
+/// An event's topic names: `<prefix>.queue|bookings|outcomes|journal`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     pub queue: String,
     pub bookings: String,
     pub outcomes: String,
+    /// The queue keeper's journal: one partition (its order is the order
+    /// of places), kept forever.
+    pub journal: String,
 }
 
 impl Topics {
@@ -38,6 +41,7 @@ impl Topics {
             queue: format!("{prefix}.queue"),
             bookings: format!("{prefix}.bookings"),
             outcomes: format!("{prefix}.outcomes"),
+            journal: format!("{prefix}.journal"),
         }
     }
 
@@ -47,9 +51,9 @@ impl Topics {
     }
 }
 
-/// Creates an event's three topics with a replication factor of 1: for the
-/// benchmarks and tests on a single local broker. In a cluster the operator
-/// creates (and sizes) them.
+/// Creates an event's topics with a replication factor of 1 (the journal
+/// with one partition): for the benchmarks and tests on a single local
+/// broker. In a cluster the operator creates (and sizes) them.
 pub async fn create_topics(bootstrap: &str, topics: &Topics, partitions: i32) -> Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
@@ -58,6 +62,11 @@ pub async fn create_topics(bootstrap: &str, topics: &Topics, partitions: i32) ->
     let new: Vec<NewTopic<'_>> = [&topics.queue, &topics.bookings, &topics.outcomes]
         .into_iter()
         .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .chain([NewTopic::new(
+            &topics.journal,
+            1,
+            TopicReplication::Fixed(1),
+        )])
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for result in admin.create_topics(&new, &opts).await? {
@@ -172,7 +181,7 @@ impl<R: Record> Log<R> for KafkaLog<R> {
 }
 
 /// [`read_to_end`] on a worker thread, relaying its progress.
-pub(crate) async fn replay_topic<R: Record>(
+pub async fn replay_topic<R: Record>(
     bootstrap: &str,
     topic: &str,
     progress: Progress<'_>,

@@ -9,12 +9,13 @@ use std::{
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use rand::{SeedableRng, seq::SliceRandom};
-use twinkle_domain::{EventId, OpeningMode, QueueCounters, QueueId, queue::session_deadline};
+use twinkle_domain::{EventId, QueueCounters, QueueId, queue::session_deadline};
 
 use crate::{
     Error, Result,
-    ports::{AdmitOutcome, Assignment, Log, Progress, QueueEntry, QueueStore, Record, Source},
+    ports::{
+        Log, Progress, Projected, Projection, QueueDelta, QueueSnapshot, QueueStore, Record, Source,
+    },
 };
 
 /// An embedded lease: (holder, until).
@@ -175,11 +176,12 @@ impl<R> MemorySource<R> {
 #[derive(Debug, Default)]
 struct EventQueue {
     seq_of: HashMap<QueueId, u64>,
-    id_of: HashMap<u64, QueueId>,
-    assigned: u64,
+    order: Vec<QueueId>,
     serving: u64,
     drawn: bool,
-    pending: Vec<(QueueId, bool)>,
+    /// Journal steps reflected (`None`: none of the history, as after the
+    /// store was emptied).
+    watermark: Option<u64>,
     /// Live sessions: id → (admitted_at, deadline).
     sessions: HashMap<QueueId, (Timestamp, Timestamp)>,
     rate: f64,
@@ -187,18 +189,19 @@ struct EventQueue {
 }
 
 impl EventQueue {
-    fn place(&mut self, id: &QueueId) -> u64 {
-        self.assigned += 1;
-        self.seq_of.insert(id.clone(), self.assigned);
-        self.id_of.insert(self.assigned, id.clone());
-        self.assigned
-    }
     fn counters(&self) -> QueueCounters {
         QueueCounters {
-            assigned: self.assigned,
+            assigned: self.order.len() as u64,
             serving: self.serving,
             active: self.sessions.len() as u64,
             admitted_per_second: self.rate,
+        }
+    }
+
+    fn projected<T>(&self, value: T) -> Projected<T> {
+        Projected {
+            watermark: self.watermark,
+            value,
         }
     }
 }
@@ -216,97 +219,108 @@ impl MemoryStore {
         let mut events = lock(&self.events)?;
         Ok(f(events.entry(event.clone()).or_default()))
     }
+
+    /// Forgets the event's queue state, as an emptied Redis would (tests
+    /// of the keeper's restore).
+    pub fn forget_queue(&self, event: &EventId) -> Result<()> {
+        lock(&self.events)?.remove(event);
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl QueueStore for MemoryStore {
-    async fn assign(&self, entries: &[QueueEntry], mode: OpeningMode) -> Result<Vec<Assignment>> {
-        let mut out = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let a = self.with(&entry.event, |q| {
-                if let Some(seq) = q.seq_of.get(&entry.queue_id) {
-                    Assignment::Sequence(*seq)
-                } else if mode == OpeningMode::ShuffleAtOpen && !q.drawn {
-                    if !q.pending.iter().any(|(id, _)| id == &entry.queue_id) {
-                        q.pending.push((entry.queue_id.clone(), entry.pre_queue));
-                    }
-                    Assignment::AwaitingDraw
-                } else {
-                    Assignment::Sequence(q.place(&entry.queue_id))
-                }
-            })?;
-            out.push(a);
-        }
-        Ok(out)
-    }
-
-    async fn draw(&self, event: &EventId, seed: u64) -> Result<Option<u64>> {
-        self.with(event, |q| {
-            if q.drawn {
-                return None;
-            }
-            let pending = std::mem::take(&mut q.pending);
-            let (mut early, late): (Vec<_>, Vec<_>) =
-                pending.into_iter().partition(|(_, pre)| *pre);
-            early.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-            let placed = (early.len() + late.len()) as u64;
-            for (id, _) in early.into_iter().chain(late) {
-                q.place(&id);
-            }
-            q.drawn = true;
-            Some(placed)
-        })
-    }
-
-    async fn drawn(&self, event: &EventId) -> Result<bool> {
-        self.with(event, |q| q.drawn)
-    }
-
-    async fn counters(&self, event: &EventId) -> Result<QueueCounters> {
-        self.with(event, |q| q.counters())
-    }
-
-    async fn sequences(&self, event: &EventId, ids: &[QueueId]) -> Result<Vec<Option<u64>>> {
-        self.with(event, |q| {
-            ids.iter().map(|id| q.seq_of.get(id).copied()).collect()
-        })
-    }
-
-    async fn sessions(&self, event: &EventId, ids: &[QueueId]) -> Result<Vec<Option<Timestamp>>> {
-        self.with(event, |q| {
-            ids.iter()
-                .map(|id| q.sessions.get(id).map(|(_, deadline)| *deadline))
-                .collect()
-        })
-    }
-
-    async fn admit(
+    async fn project(
         &self,
         event: &EventId,
-        now: Timestamp,
-        budget: u64,
-        max_active: u64,
-        session_ttl: Duration,
-        heartbeat_timeout: Duration,
-    ) -> Result<AdmitOutcome> {
-        self.with(event, |q| {
-            let before = q.sessions.len();
-            q.sessions.retain(|_, (_, deadline)| *deadline > now);
-            let expired = (before - q.sessions.len()) as u64;
-            let free = max_active.saturating_sub(q.sessions.len() as u64);
-            let n = budget.min(free).min(q.assigned - q.serving);
-            for seq in q.serving + 1..=q.serving + n {
-                if let Some(id) = q.id_of.get(&seq).cloned() {
-                    let d = session_deadline(now, now, session_ttl, heartbeat_timeout);
-                    q.sessions.insert(id, (now, d));
+        from: u64,
+        to: u64,
+        delta: &QueueDelta,
+    ) -> Result<Projection> {
+        self.with(event, |q| match q.watermark {
+            Some(w) if w == from => {
+                for id in &delta.placed {
+                    q.order.push(id.clone());
+                    q.seq_of.insert(id.clone(), q.order.len() as u64);
                 }
+                q.drawn |= delta.drew;
+                if let (Some(at), Some(deadline)) = (delta.admitted_at, delta.first_deadline) {
+                    for id in &delta.admitted {
+                        q.sessions.insert(id.clone(), (at, deadline));
+                    }
+                }
+                q.serving = q.serving.max(delta.serving);
+                q.watermark = Some(to);
+                Projection::Applied(to)
             }
-            q.serving += n;
-            AdmitOutcome {
-                admitted: n,
-                expired,
-                counters: q.counters(),
+            Some(w) if w > from => Projection::Ahead(w),
+            other => Projection::Behind(other),
+        })
+    }
+
+    async fn restore(
+        &self,
+        event: &EventId,
+        snapshot: &QueueSnapshot<'_>,
+        watermark: u64,
+    ) -> Result<bool> {
+        self.with(event, |q| {
+            if q.watermark.is_some_and(|w| w >= watermark) {
+                return false;
             }
+            q.order = snapshot.order.to_vec();
+            q.seq_of = q
+                .order
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), i as u64 + 1))
+                .collect();
+            q.serving = snapshot.serving;
+            q.drawn = snapshot.drawn;
+            for a in snapshot.sessions {
+                let session = q
+                    .sessions
+                    .entry(a.id.clone())
+                    .or_insert((a.admitted_at, a.deadline));
+                session.1 = session.1.max(a.deadline);
+            }
+            q.watermark = Some(watermark);
+            true
+        })
+    }
+
+    async fn expire(&self, event: &EventId, now: Timestamp) -> Result<Projected<u64>> {
+        self.with(event, |q| {
+            q.sessions.retain(|_, (_, deadline)| *deadline > now);
+            q.projected(q.sessions.len() as u64)
+        })
+    }
+
+    async fn counters(&self, event: &EventId) -> Result<Projected<QueueCounters>> {
+        self.with(event, |q| q.projected(q.counters()))
+    }
+
+    async fn sequences(
+        &self,
+        event: &EventId,
+        ids: &[QueueId],
+    ) -> Result<Projected<Vec<Option<u64>>>> {
+        self.with(event, |q| {
+            q.projected(ids.iter().map(|id| q.seq_of.get(id).copied()).collect())
+        })
+    }
+
+    async fn sessions(
+        &self,
+        event: &EventId,
+        ids: &[QueueId],
+    ) -> Result<Projected<Vec<Option<Timestamp>>>> {
+        self.with(event, |q| {
+            q.projected(
+                ids.iter()
+                    .map(|id| q.sessions.get(id).map(|(_, deadline)| *deadline))
+                    .collect(),
+            )
         })
     }
 
@@ -337,6 +351,14 @@ impl QueueStore for MemoryStore {
 
     async fn lead(&self, event: &EventId, holder: &str, ttl: Duration) -> Result<bool> {
         self.with(event, |q| take_lease(&mut q.lease, holder, ttl))
+    }
+
+    async fn release(&self, event: &EventId, holder: &str) -> Result<()> {
+        self.with(event, |q| {
+            if q.lease.as_ref().is_some_and(|(owner, _)| owner == holder) {
+                q.lease = None;
+            }
+        })
     }
 
     async fn ready(&self) -> Result<()> {

@@ -3,9 +3,9 @@
 //! suites (`workloads/tests/queue_store.rs`, `workloads/tests/booking_store.rs`).
 
 pub mod kafka;
-pub mod kafka_decisions;
+pub mod kafka_fenced;
 pub mod memory;
 mod memory_booking;
-pub mod memory_decisions;
+pub mod memory_fenced;
 mod redis_booking;
 pub mod redis_store;

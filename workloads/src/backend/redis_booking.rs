@@ -30,7 +30,7 @@ pub(crate) struct Scripts {
     project: Script,
     promote: Script,
     lease: Script,
-    release: Script,
+    pub(super) release: Script,
 }
 
 impl Default for Scripts {

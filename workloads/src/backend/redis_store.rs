@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use rand::{SeedableRng, seq::SliceRandom};
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
-use twinkle_domain::{EventId, OpeningMode, QueueCounters, QueueId, queue::session_deadline};
+use twinkle_domain::{EventId, QueueCounters, QueueId};
 
 use crate::{
     Error, Result,
-    ports::{AdmitOutcome, Assignment, QueueEntry, QueueStore},
+    ports::{Projected, Projection, QueueDelta, QueueSnapshot, QueueStore},
 };
 
 /// Redis key names of one event.
@@ -20,8 +19,6 @@ struct Keys {
     seq: String,
     ids: String,
     ctr: String,
-    pending: String,
-    pending_set: String,
     active: String,
     admitted: String,
     lease: String,
@@ -29,13 +26,20 @@ struct Keys {
 
 impl Keys {
     fn of(event: &EventId) -> Self {
-        let k = |name: &str| format!("tt:{{{event}}}:q:{name}");
+        Self::named(event, "")
+    }
+
+    /// Private names for a restore's staged copy.
+    fn staged(event: &EventId) -> Self {
+        Self::named(event, &format!("stage.{}.", uuid::Uuid::new_v4().simple()))
+    }
+
+    fn named(event: &EventId, prefix: &str) -> Self {
+        let k = |name: &str| format!("tt:{{{event}}}:q:{prefix}{name}");
         Self {
             seq: k("seq"),
             ids: k("ids"),
             ctr: k("ctr"),
-            pending: k("pending"),
-            pending_set: k("pendingset"),
             active: k("active"),
             admitted: k("admitted"),
             lease: k("lease"),
@@ -43,17 +47,27 @@ impl Keys {
     }
 }
 
+/// Customers per request when staging a restore.
+const RESTORE_CHUNK: usize = 5000;
+/// Staged copies expire in case their writer dies before promoting them.
+const STAGE_TTL_MS: i64 = 120_000;
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A watermark as Redis holds it (`-1` or absent: none).
+fn watermark(raw: Option<i64>) -> Option<u64> {
+    raw.and_then(|w| u64::try_from(w).ok())
 }
 
 /// Redis-backed [`QueueStore`].
 #[derive(Clone)]
 pub struct RedisStore {
     con: ConnectionManager,
-    assign: Script,
-    draw: Script,
-    admit: Script,
+    project: Script,
+    promote: Script,
+    expire: Script,
     heartbeat: Script,
     lease: Script,
     pub(super) booking: super::redis_booking::Scripts,
@@ -78,9 +92,9 @@ impl RedisStore {
         let con = ConnectionManager::new(client).await?;
         Ok(Self {
             con,
-            assign: Script::new(include_str!("lua/assign.lua")),
-            draw: Script::new(include_str!("lua/draw.lua")),
-            admit: Script::new(include_str!("lua/admit.lua")),
+            project: Script::new(include_str!("lua/queue_project.lua")),
+            promote: Script::new(include_str!("lua/queue_promote.lua")),
+            expire: Script::new(include_str!("lua/queue_expire.lua")),
             heartbeat: Script::new(include_str!("lua/heartbeat.lua")),
             lease: Script::new(include_str!("lua/lease.lua")),
             booking: super::redis_booking::Scripts::default(),
@@ -117,152 +131,207 @@ pub fn redacted(url: &str) -> String {
 
 #[async_trait]
 impl QueueStore for RedisStore {
-    async fn assign(&self, entries: &[QueueEntry], mode: OpeningMode) -> Result<Vec<Assignment>> {
-        let mut out = Vec::with_capacity(entries.len());
-        // One script call per event run (a batch normally holds one event).
-        for group in entries.chunk_by(|a, b| a.event == b.event) {
-            let keys = Keys::of(&group[0].event);
-            let mut inv = self.assign.prepare_invoke();
-            inv.key(&keys.seq)
-                .key(&keys.ids)
-                .key(&keys.ctr)
-                .key(&keys.pending)
-                .key(&keys.pending_set)
-                .arg(u8::from(mode == OpeningMode::ShuffleAtOpen));
-            for e in group {
-                inv.arg(e.queue_id.as_str()).arg(u8::from(e.pre_queue));
-            }
-            let seqs: Vec<u64> = inv.invoke_async(&mut self.con()).await?;
-            out.extend(seqs.into_iter().map(|s| {
-                if s == 0 {
-                    Assignment::AwaitingDraw
-                } else {
-                    Assignment::Sequence(s)
-                }
-            }));
-        }
-        Ok(out)
-    }
-
-    async fn draw(&self, event: &EventId, seed: u64) -> Result<Option<u64>> {
+    async fn project(
+        &self,
+        event: &EventId,
+        from: u64,
+        to: u64,
+        delta: &QueueDelta,
+    ) -> Result<Projection> {
         let keys = Keys::of(event);
-        let mut con = self.con();
-        for _ in 0..10 {
-            let ids: Vec<String> = con.lrange(&keys.pending, 0, -1).await?;
-            let flags: std::collections::HashMap<String, String> =
-                con.hgetall(&keys.pending_set).await?;
-            let (mut early, late): (Vec<String>, Vec<String>) = ids
-                .into_iter()
-                .partition(|id| flags.get(id).map(String::as_str) == Some("1"));
-            early.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-            let mut inv = self.draw.prepare_invoke();
-            inv.key(&keys.seq)
-                .key(&keys.ids)
-                .key(&keys.ctr)
-                .key(&keys.pending)
-                .key(&keys.pending_set);
-            for id in early.iter().chain(&late) {
-                inv.arg(id);
-            }
-            let placed: i64 = inv.invoke_async(&mut con).await?;
-            match placed {
-                -1 => return Ok(None),
-                -2 => continue, // an entry arrived meanwhile: read again
-                n => return Ok(Some(u64::try_from(n).unwrap_or(0))),
-            }
+        let ms = |t: Option<Timestamp>| t.map_or(0, Timestamp::as_millisecond);
+        let mut inv = self.project.prepare_invoke();
+        inv.key(&keys.seq)
+            .key(&keys.ids)
+            .key(&keys.ctr)
+            .key(&keys.active)
+            .key(&keys.admitted)
+            .arg(from)
+            .arg(to)
+            .arg(delta.first)
+            .arg(delta.serving)
+            .arg(ms(delta.admitted_at))
+            .arg(ms(delta.first_deadline))
+            .arg(u8::from(delta.drew))
+            .arg(delta.placed.len());
+        for id in delta.placed.iter().chain(&delta.admitted) {
+            inv.arg(id.as_str());
         }
-        Err(Error::Backend(
-            "opening draw kept racing new entries".into(),
-        ))
-    }
-
-    async fn drawn(&self, event: &EventId) -> Result<bool> {
-        let flag: Option<String> = self.con().hget(Keys::of(event).ctr, "drawn").await?;
-        Ok(flag.as_deref() == Some("1"))
-    }
-
-    async fn counters(&self, event: &EventId) -> Result<QueueCounters> {
-        let keys = Keys::of(event);
-        let ((assigned, serving, rate), active): ((Option<u64>, Option<u64>, Option<f64>), u64) =
-            redis::pipe()
-                .cmd("HMGET")
-                .arg(&keys.ctr)
-                .arg(&["assigned", "serving", "rate"])
-                .zcard(&keys.active)
-                .query_async(&mut self.con())
-                .await?;
-        Ok(QueueCounters {
-            assigned: assigned.unwrap_or(0),
-            serving: serving.unwrap_or(0),
-            active,
-            admitted_per_second: rate.unwrap_or(0.0),
+        let (code, at): (i64, i64) = inv.invoke_async(&mut self.con()).await?;
+        let at = watermark(Some(at));
+        Ok(match code {
+            1 => Projection::Applied(to),
+            -2 => Projection::Ahead(at.unwrap_or(0)),
+            _ => Projection::Behind(at),
         })
     }
 
-    async fn sequences(&self, event: &EventId, ids: &[QueueId]) -> Result<Vec<Option<u64>>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names: Vec<&str> = ids.iter().map(QueueId::as_str).collect();
-        Ok(redis::cmd("HMGET")
-            .arg(Keys::of(event).seq)
-            .arg(&names)
-            .query_async(&mut self.con())
-            .await?)
-    }
-
-    async fn sessions(&self, event: &EventId, ids: &[QueueId]) -> Result<Vec<Option<Timestamp>>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names: Vec<&str> = ids.iter().map(QueueId::as_str).collect();
-        let scores: Vec<Option<f64>> = redis::cmd("ZMSCORE")
-            .arg(Keys::of(event).active)
-            .arg(&names)
-            .query_async(&mut self.con())
-            .await?;
-        #[allow(clippy::cast_possible_truncation)]
-        Ok(scores
-            .into_iter()
-            .map(|s| s.and_then(|ms| Timestamp::from_millisecond(ms as i64).ok()))
-            .collect())
-    }
-
-    async fn admit(
+    async fn restore(
         &self,
         event: &EventId,
-        now: Timestamp,
-        budget: u64,
-        max_active: u64,
-        session_ttl: Duration,
-        heartbeat_timeout: Duration,
-    ) -> Result<AdmitOutcome> {
-        let keys = Keys::of(event);
-        let now_ms = now.as_millisecond();
-        // Admission counts as the first heartbeat; admit.lua stores this.
-        let first_deadline =
-            session_deadline(now, now, session_ttl, heartbeat_timeout).as_millisecond();
-        let (admitted, expired, assigned, serving, active): (u64, u64, u64, u64, u64) = self
-            .admit
-            .key(&keys.ctr)
-            .key(&keys.ids)
-            .key(&keys.active)
-            .key(&keys.admitted)
-            .arg(now_ms)
-            .arg(budget)
-            .arg(max_active)
-            .arg(first_deadline)
+        snapshot: &QueueSnapshot<'_>,
+        watermark: u64,
+    ) -> Result<bool> {
+        // Staged under private names (nobody reads them, so chunked writes
+        // are fine), then promoted in one script: readers see the old
+        // projection or the new one, never a mix.
+        let (live, staged) = (Keys::of(event), Keys::staged(event));
+        for (i, chunk) in snapshot.order.chunks(RESTORE_CHUNK).enumerate() {
+            let base = (i * RESTORE_CHUNK) as u64;
+            let by_id: Vec<(&str, u64)> = chunk
+                .iter()
+                .enumerate()
+                .map(|(j, id)| (id.as_str(), base + j as u64 + 1))
+                .collect();
+            let by_seq: Vec<(u64, &str)> = by_id.iter().map(|(id, s)| (*s, *id)).collect();
+            let () = redis::pipe()
+                .hset_multiple(&staged.seq, &by_id)
+                .ignore()
+                .hset_multiple(&staged.ids, &by_seq)
+                .ignore()
+                .pexpire(&staged.seq, STAGE_TTL_MS)
+                .ignore()
+                .pexpire(&staged.ids, STAGE_TTL_MS)
+                .ignore()
+                .query_async(&mut self.con())
+                .await?;
+        }
+        for chunk in snapshot.sessions.chunks(RESTORE_CHUNK) {
+            let deadlines: Vec<(i64, &str)> = chunk
+                .iter()
+                .map(|a| (a.deadline.as_millisecond(), a.id.as_str()))
+                .collect();
+            let admitted: Vec<(&str, i64)> = chunk
+                .iter()
+                .map(|a| (a.id.as_str(), a.admitted_at.as_millisecond()))
+                .collect();
+            let () = redis::pipe()
+                .zadd_multiple(&staged.active, &deadlines)
+                .ignore()
+                .hset_multiple(&staged.admitted, &admitted)
+                .ignore()
+                .pexpire(&staged.active, STAGE_TTL_MS)
+                .ignore()
+                .pexpire(&staged.admitted, STAGE_TTL_MS)
+                .ignore()
+                .query_async(&mut self.con())
+                .await?;
+        }
+        let promoted: i64 = self
+            .promote
+            .key(&live.seq)
+            .key(&live.ids)
+            .key(&live.ctr)
+            .key(&live.active)
+            .key(&live.admitted)
+            .key(&staged.seq)
+            .key(&staged.ids)
+            .key(&staged.active)
+            .key(&staged.admitted)
+            .arg(watermark)
+            .arg(snapshot.order.len())
+            .arg(snapshot.serving)
+            .arg(u8::from(snapshot.drawn))
+            .arg(snapshot.sessions.len())
             .invoke_async(&mut self.con())
             .await?;
-        Ok(AdmitOutcome {
-            admitted,
-            expired,
-            counters: QueueCounters {
-                assigned,
-                serving,
+        match promoted {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(Error::Backend(
+                "the staged queue projection was lost before it was promoted (Redis emptied or failed over mid-restore)".into(),
+            )),
+        }
+    }
+
+    async fn expire(&self, event: &EventId, now: Timestamp) -> Result<Projected<u64>> {
+        let keys = Keys::of(event);
+        let (wm, active): (i64, u64) = self
+            .expire
+            .key(&keys.ctr)
+            .key(&keys.active)
+            .key(&keys.admitted)
+            .arg(now.as_millisecond())
+            .invoke_async(&mut self.con())
+            .await?;
+        Ok(Projected {
+            watermark: watermark(Some(wm)),
+            value: active,
+        })
+    }
+
+    async fn counters(&self, event: &EventId) -> Result<Projected<QueueCounters>> {
+        let keys = Keys::of(event);
+        type Read = (Option<u64>, Option<u64>, Option<f64>, Option<i64>);
+        let ((assigned, serving, rate, wm), active): (Read, u64) = redis::pipe()
+            .atomic()
+            .cmd("HMGET")
+            .arg(&keys.ctr)
+            .arg(&["assigned", "serving", "rate", "wm"])
+            .zcard(&keys.active)
+            .query_async(&mut self.con())
+            .await?;
+        Ok(Projected {
+            watermark: watermark(wm),
+            value: QueueCounters {
+                assigned: assigned.unwrap_or(0),
+                serving: serving.unwrap_or(0),
                 active,
-                admitted_per_second: 0.0,
+                admitted_per_second: rate.unwrap_or(0.0),
             },
+        })
+    }
+
+    async fn sequences(
+        &self,
+        event: &EventId,
+        ids: &[QueueId],
+    ) -> Result<Projected<Vec<Option<u64>>>> {
+        let keys = Keys::of(event);
+        let mut pipe = redis::pipe();
+        pipe.atomic().hget(&keys.ctr, "wm");
+        if !ids.is_empty() {
+            let names: Vec<&str> = ids.iter().map(QueueId::as_str).collect();
+            pipe.cmd("HMGET").arg(&keys.seq).arg(&names);
+        }
+        let (wm, value): (Option<i64>, Vec<Option<u64>>) = if ids.is_empty() {
+            let (wm,): (Option<i64>,) = pipe.query_async(&mut self.con()).await?;
+            (wm, Vec::new())
+        } else {
+            pipe.query_async(&mut self.con()).await?
+        };
+        Ok(Projected {
+            watermark: watermark(wm),
+            value,
+        })
+    }
+
+    async fn sessions(
+        &self,
+        event: &EventId,
+        ids: &[QueueId],
+    ) -> Result<Projected<Vec<Option<Timestamp>>>> {
+        let keys = Keys::of(event);
+        let mut pipe = redis::pipe();
+        pipe.atomic().hget(&keys.ctr, "wm");
+        if !ids.is_empty() {
+            let names: Vec<&str> = ids.iter().map(QueueId::as_str).collect();
+            pipe.cmd("ZMSCORE").arg(&keys.active).arg(&names);
+        }
+        let (wm, scores): (Option<i64>, Vec<Option<f64>>) = if ids.is_empty() {
+            let (wm,): (Option<i64>,) = pipe.query_async(&mut self.con()).await?;
+            (wm, Vec::new())
+        } else {
+            pipe.query_async(&mut self.con()).await?
+        };
+        #[allow(clippy::cast_possible_truncation)]
+        let value = scores
+            .into_iter()
+            .map(|s| s.and_then(|ms| Timestamp::from_millisecond(ms as i64).ok()))
+            .collect();
+        Ok(Projected {
+            watermark: watermark(wm),
+            value,
         })
     }
 
@@ -316,6 +385,17 @@ impl QueueStore for RedisStore {
             .invoke_async(&mut self.con())
             .await?;
         Ok(held == 1)
+    }
+
+    async fn release(&self, event: &EventId, holder: &str) -> Result<()> {
+        let _: i64 = self
+            .booking
+            .release
+            .key(Keys::of(event).lease)
+            .arg(holder)
+            .invoke_async(&mut self.con())
+            .await?;
+        Ok(())
     }
 
     async fn ready(&self) -> Result<()> {

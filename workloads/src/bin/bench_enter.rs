@@ -54,7 +54,9 @@ struct Measurement {
     p50_ms: f64,
     p99_ms: f64,
     non_2xx: u64,
-    /// CPU seconds this process (the server: API, assigner, admission loop,
+    /// Requests wrk completed.
+    requests: u64,
+    /// CPU seconds this process (the server: API, queue keeper,
     /// Kafka client threads; wrk is a child and not counted) used per
     /// second of the measurement: the cores the server really had.
     server_cores: f64,
@@ -93,6 +95,10 @@ fn parse_wrk(name: &str, report: &str) -> anyhow::Result<Measurement> {
         p99_ms: field("99%").and_then(|v| millis(&v)).context("no p99")?,
         non_2xx: field("Non-2xx or 3xx responses:")
             .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        requests: report
+            .lines()
+            .find_map(|l| l.trim().split_once(" requests in ")?.0.parse().ok())
             .unwrap_or(0),
         server_cores: 0.0,
         requests_per_core_second: 0.0,
@@ -163,9 +169,8 @@ async fn main() -> anyhow::Result<()> {
             enter_burst: NonZeroU32::new(10).context("nonzero")?,
             trust_forwarded_for: true,
         },
-        assigner: true,
+        keeper: true,
         decider: false,
-        admission: true,
         holder: "bench".to_owned(),
         group: format!("bench-{}", std::process::id()),
         topic_prefix: None,
@@ -193,11 +198,23 @@ async fn main() -> anyhow::Result<()> {
         Some(script),
     )
     .await?;
+    let placing = match &args.redis {
+        Some(redis) => {
+            Some(keeper_catch_up(redis, &event.id, enter.requests - enter.non_2xx).await?)
+        }
+        None => None,
+    };
     running.shutdown().await?;
     let ratio = 100.0 * enter.requests_per_second / baseline.requests_per_second;
     let results = [baseline, enter];
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "measurements": results,
+                "keeper": placing,
+            }))?
+        ),
         Output::Table => {
             println!(
                 "{:<34} {:>10} {:>9} {:>9} {:>8} {:>7} {:>12}",
@@ -216,9 +233,49 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             println!("enter throughput is {ratio:.0}% of the baseline");
+            if let Some(p) = &placing {
+                println!(
+                    "queue keeper: {} of {} entries placed (journaled, then projected) when the load ended, all {:.0} ms later",
+                    p.placed_when_load_ended, p.entered, p.caught_up_ms
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// How far the queue keeper was behind the API when the load ended.
+#[derive(Debug, Serialize)]
+struct Placing {
+    entered: u64,
+    placed_when_load_ended: u64,
+    /// From the load's end until every entry had its number in Redis.
+    caught_up_ms: f64,
+}
+
+async fn keeper_catch_up(
+    redis: &str,
+    event: &twinkle_domain::EventId,
+    entered: u64,
+) -> anyhow::Result<Placing> {
+    use twinkle_workloads::{backend::redis_store::RedisStore, ports::QueueStore};
+    let store = RedisStore::connect(redis).await?;
+    let started = std::time::Instant::now();
+    let placed_when_load_ended = store.counters(event).await?.value.assigned;
+    loop {
+        if store.counters(event).await?.value.assigned >= entered {
+            break;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            bail!("the keeper did not place all {entered} entries within 120 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Ok(Placing {
+        entered,
+        placed_when_load_ended,
+        caught_up_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
 }
 
 #[cfg(test)]
@@ -233,5 +290,6 @@ mod tests {
         assert!((m.p50_ms - 0.512).abs() < 1e-9);
         assert!((m.p99_ms - 12.34).abs() < 1e-9);
         assert_eq!(m.non_2xx, 7);
+        assert_eq!(m.requests, 100);
     }
 }

@@ -24,10 +24,10 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 use twinkle_domain::{EventConfig, Ledger};
 
-mod lease;
+use prometheus_client::metrics::counter::Counter;
 
-use lease::LeaseKeeper;
-pub use lease::{LEASE_RENEW, LEASE_TTL};
+pub use crate::lease::{LEASE_RENEW, LEASE_TTL};
+use crate::lease::{Take, Writer};
 
 use crate::{
     Error, Result,
@@ -50,11 +50,6 @@ const PROGRESS_CHECK: Duration = Duration::from_secs(2);
 /// lost (the producers' `message.timeout.ms`): after a restore, the end of
 /// the bookings log to catch up with is read only once this has passed.
 const APPEND_GRACE: Duration = Duration::from_secs(10);
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// A session that lasted this long was healthy: the next failure starts
-/// its backoff afresh.
-const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 
 /// What projecting (or checking) found.
 #[derive(Debug, Clone, Copy)]
@@ -126,11 +121,47 @@ impl std::fmt::Debug for Decider {
     }
 }
 
+#[async_trait::async_trait]
+impl Writer for Decider {
+    type Log = dyn DecisionLog + 'static;
+
+    fn name(&self) -> String {
+        format!("decider of {}", self.event.id)
+    }
+
+    fn lease(&self) -> Take {
+        let (store, event, holder) = (
+            self.projection.clone(),
+            self.event.id.clone(),
+            self.holder.clone(),
+        );
+        Arc::new(move || {
+            let (store, event, holder) = (store.clone(), event.clone(), holder.clone());
+            Box::pin(async move { store.lead_decider(&event, &holder, LEASE_TTL).await })
+        })
+    }
+
+    fn sessions_ended(&self) -> Counter {
+        self.metrics
+            .decider_sessions_ended
+            .get_or_create(&Metrics::label(&self.event.id))
+            .clone()
+    }
+
+    async fn session(&self, log: &mut Self::Log) -> Result<std::convert::Infallible> {
+        self.decide_session(log).await
+    }
+
+    fn close(log: &mut Self::Log) {
+        log.close();
+    }
+}
+
 impl Decider {
     /// Runs sessions until `stop` resolves: waits for the lease, decides
     /// until the session fails, backs off, and starts again from the log.
     pub async fn run(self, mut log: Box<dyn DecisionLog>, stop: impl Future<Output = ()>) {
-        self.decide_until(log.as_mut(), stop).await;
+        crate::lease::run_sessions(&self, log.as_mut(), stop).await;
         log.close();
         // A graceful stop (a rollout) hands over at once, not after the
         // lease's TTL; a stale release is harmless (compare-and-delete).
@@ -143,61 +174,8 @@ impl Decider {
         }
     }
 
-    async fn decide_until(&self, log: &mut dyn DecisionLog, stop: impl Future<Output = ()>) {
-        tokio::pin!(stop);
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let started = Instant::now();
-            let ended = tokio::select! {
-                () = &mut stop => return,
-                ended = self.lead_then_decide(log) => ended,
-            };
-            match ended {
-                Error::Fenced => {
-                    tracing::warn!(event = %self.event.id, holder = %self.holder,
-                        "a newer decider owns the outcomes log; standing by");
-                }
-                err => {
-                    tracing::warn!(event = %self.event.id, %err, ?backoff,
-                        "decider session ended; starting again from the log");
-                }
-            }
-            self.metrics
-                .decider_sessions_ended
-                .get_or_create(&Metrics::label(&self.event.id))
-                .inc();
-            if started.elapsed() >= HEALTHY_SESSION {
-                backoff = FIRST_BACKOFF;
-            }
-            tokio::select! {
-                () = &mut stop => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
-    }
-
-    /// Waits for the lease, then decides until the session fails or the
-    /// lease is lost; the session's clients are let go either way.
-    async fn lead_then_decide(&self, log: &mut dyn DecisionLog) -> Error {
-        let mut lease = LeaseKeeper::acquire(
-            self.projection.clone(),
-            self.event.id.clone(),
-            self.holder.clone(),
-        )
-        .await;
-        let ended = tokio::select! {
-            () = lease.lost() => Error::Fenced,
-            ended = self.session(log) => match ended {
-                Ok(never) => match never {},
-                Err(err) => err,
-            },
-        };
-        log.close();
-        ended
-    }
-
-    async fn session(&self, log: &mut dyn DecisionLog) -> Result<std::convert::Infallible> {
+    /// One session: open, replay, then decide batch after batch.
+    async fn decide_session(&self, log: &mut dyn DecisionLog) -> Result<std::convert::Infallible> {
         let event = &self.event;
         let started = Instant::now();
         let history = log.open(&|_, _| {}).await?;

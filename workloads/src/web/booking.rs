@@ -215,11 +215,13 @@ fn conflict() -> AppError {
 /// Refuses customers whose admitted session has ended (booked out, left,
 /// expired or abandoned): the admission token alone outlives abandonment.
 async fn ensure_session(state: &AppState, rt: &EventRuntime, id: &QueueId) -> ApiResult<()> {
-    let live = state
+    let read = state
         .0
         .store
         .sessions(&rt.config.id, std::slice::from_ref(id))
-        .await?
+        .await?;
+    let live = read
+        .value
         .first()
         .copied()
         .flatten()
@@ -227,6 +229,9 @@ async fn ensure_session(state: &AppState, rt: &EventRuntime, id: &QueueId) -> Ap
     if live {
         Ok(())
     } else {
+        // A session missing from a queue projection that lost writes is
+        // restored by the keeper: "retry", not "gone".
+        super::queue::require_whole_queue(rt, read.watermark)?;
         Err(AppError::new(
             StatusCode::GONE,
             "session_ended",

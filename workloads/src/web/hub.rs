@@ -10,7 +10,10 @@
 //! 10,000 idle sockets when the hub woke them all every 250 ms, 1 % since.
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -32,7 +35,7 @@ pub const MAX_QUIET: Duration = Duration::from_secs(5);
 /// rate is a moving average that shifts a little on every admission tick.
 const RATE_TOLERANCE: f64 = 0.05;
 
-use super::waiters::Waiters;
+use super::{projection::ProjectionView, waiters::Waiters};
 use crate::ticker::every;
 
 /// Handle to one event's hub.
@@ -40,6 +43,10 @@ use crate::ticker::every;
 pub struct Hub {
     counters: watch::Receiver<QueueCounters>,
     waiters: Waiters<QueueId, u64>,
+    projection: ProjectionView,
+    /// The last read found the projection behind what this pod saw (lost,
+    /// rolled back, emptied): the counters kept are the last whole ones.
+    behind: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -58,16 +65,32 @@ impl Hub {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Self {
         let (tx, rx) = watch::channel(QueueCounters::default());
-        let waiters = Waiters::default();
         let hub = Self {
             counters: rx,
-            waiters: waiters.clone(),
+            waiters: Waiters::default(),
+            projection: ProjectionView::default(),
+            behind: Arc::new(AtomicBool::new(false)),
         };
+        let refreshing = hub.clone();
         let mut last_wake = Instant::now();
         tokio::spawn(every(TICK, stop, async move || {
-            refresh(&event, store.as_ref(), &tx, &waiters, &mut last_wake).await;
+            refreshing
+                .refresh(&event, store.as_ref(), &tx, &mut last_wake)
+                .await;
         }));
         hub
+    }
+
+    /// How far this pod has seen the queue projection come.
+    pub fn projection(&self) -> &ProjectionView {
+        &self.projection
+    }
+
+    /// Whether the queue projection was behind at the last tick (statuses
+    /// then answer "retry": a place or a session missing from it may be a
+    /// write it lost, not one that never was).
+    pub fn behind(&self) -> bool {
+        self.behind.load(Ordering::Relaxed)
     }
 
     /// The latest counters (no I/O).
@@ -87,42 +110,49 @@ impl Hub {
     }
 }
 
-async fn refresh(
-    event: &EventId,
-    store: &dyn QueueStore,
-    tx: &watch::Sender<QueueCounters>,
-    waiters: &Waiters<QueueId, u64>,
-    last_wake: &mut Instant,
-) {
-    match store.counters(event).await {
-        Ok(fresh) => {
-            let quiet_too_long = last_wake.elapsed() >= MAX_QUIET;
-            // The fresh value is stored either way (`counters()` reads it);
-            // subscribers are only woken when it matters.
-            let woke = tx.send_if_modified(|current| {
-                let wake = quiet_too_long || worth_notifying(current, &fresh);
-                *current = fresh;
-                wake
-            });
-            if woke {
-                *last_wake = Instant::now();
-            }
-        }
-        Err(err) => tracing::warn!(%err, %event, "hub: reading counters failed"),
-    }
-    let ids = waiters.pending();
-    if ids.is_empty() {
-        return;
-    }
-    match store.sequences(event, &ids).await {
-        Ok(seqs) => {
-            for (id, seq) in ids.iter().zip(seqs) {
-                if let Some(seq) = seq {
-                    waiters.resolve(id, seq);
+impl Hub {
+    async fn refresh(
+        &self,
+        event: &EventId,
+        store: &dyn QueueStore,
+        tx: &watch::Sender<QueueCounters>,
+        last_wake: &mut Instant,
+    ) {
+        match store.counters(event).await {
+            Ok(read) if self.projection.is_whole(read.watermark) => {
+                self.behind.store(false, Ordering::Relaxed);
+                let fresh = read.value;
+                let quiet_too_long = last_wake.elapsed() >= MAX_QUIET;
+                // The fresh value is stored either way (`counters()` reads
+                // it); subscribers are only woken when it matters.
+                let woke = tx.send_if_modified(|current| {
+                    let wake = quiet_too_long || worth_notifying(current, &fresh);
+                    *current = fresh;
+                    wake
+                });
+                if woke {
+                    *last_wake = Instant::now();
                 }
             }
+            // Counters that went back are not shown: the keeper restores
+            // them from the journal within its next check.
+            Ok(_) => self.behind.store(true, Ordering::Relaxed),
+            Err(err) => tracing::warn!(%err, %event, "hub: reading counters failed"),
         }
-        Err(err) => tracing::warn!(%err, %event, "hub: resolving sequences failed"),
+        let ids = self.waiters.pending();
+        if ids.is_empty() {
+            return;
+        }
+        match store.sequences(event, &ids).await {
+            Ok(read) => {
+                for (id, seq) in ids.iter().zip(read.value) {
+                    if let Some(seq) = seq {
+                        self.waiters.resolve(id, seq);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(%err, %event, "hub: resolving sequences failed"),
+        }
     }
 }
 

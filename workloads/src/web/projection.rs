@@ -1,5 +1,5 @@
-//! How far this pod has seen the booking projection come, so a projection
-//! that lost writes is never served as truth. Every projection read carries
+//! How far this pod has seen a projection (bookings, or the queue) come, so
+//! a projection that lost writes is never served as truth. Every projection read carries
 //! its watermark (decisions reflected); a read with none (emptied store) or
 //! with less than this pod saw before (a failover to a lagging replica) is
 //! *behind*: the decider is restoring it, and the answer it would give
@@ -56,6 +56,18 @@ pub fn behind() -> AppError {
             StatusCode::SERVICE_UNAVAILABLE,
             "projection_behind",
             "bookings are being restored from the log; retry in a moment (nothing is lost)",
+        )
+    }
+}
+
+/// 503 while the queue keeper restores the queue projection.
+pub fn queue_behind() -> AppError {
+    AppError {
+        retry_after_secs: Some(1),
+        ..AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "projection_behind",
+            "places are being restored from the queue journal; retry in a moment (your place is kept)",
         )
     }
 }

@@ -221,23 +221,28 @@ pub(super) fn verify_ticket(
 }
 
 /// A customer's status: O(1) store work (their number, and for the admitted
-/// their session), counters from the pod's hub.
+/// their session), counters from the pod's hub. While the queue projection
+/// is behind (being restored), "retry" rather than a status that lost the
+/// customer's place or session.
 pub(super) async fn status_of(
     state: &AppState,
     rt: &EventRuntime,
     id: &QueueId,
     sequence: Option<u64>,
 ) -> ApiResult<QueueStatus> {
+    if rt.hub.behind() {
+        return Err(super::projection::queue_behind());
+    }
     let cfg = &rt.config;
     let now = Timestamp::now();
     let mut status = queue::status(sequence, &rt.hub.counters(), cfg, now);
     if status.admitted {
-        let session = state
+        let read = state
             .0
             .store
             .sessions(&cfg.id, std::slice::from_ref(id))
             .await?;
-        if session.first().copied().flatten().is_some() {
+        if read.value.first().copied().flatten().is_some() {
             let expires = now
                 .checked_add(cfg.queue.session_ttl)
                 .unwrap_or(cfg.closes_at)
@@ -250,6 +255,7 @@ pub(super) async fn status_of(
                     .map_err(crate::Error::from)?,
             );
         } else {
+            require_whole_queue(rt, read.watermark)?;
             status.admitted = false;
             status.position = None;
             status.ahead = None;
@@ -258,6 +264,34 @@ pub(super) async fn status_of(
         }
     }
     Ok(status)
+}
+
+/// `Ok` if a queue projection read at `watermark` is whole: its absences
+/// (no number, no session) are then true.
+pub(super) fn require_whole_queue(rt: &EventRuntime, watermark: Option<u64>) -> ApiResult<()> {
+    if rt.hub.projection().is_whole(watermark) {
+        Ok(())
+    } else {
+        Err(super::projection::queue_behind())
+    }
+}
+
+/// A customer's number, if the (whole) projection has one.
+pub(super) async fn sequence_of(
+    state: &AppState,
+    rt: &EventRuntime,
+    id: &QueueId,
+) -> ApiResult<Option<u64>> {
+    let read = state
+        .0
+        .store
+        .sequences(&rt.config.id, std::slice::from_ref(id))
+        .await?;
+    let sequence = read.value.first().copied().flatten();
+    if sequence.is_none() {
+        require_whole_queue(rt, read.watermark)?;
+    }
+    Ok(sequence)
 }
 
 /// Poll the queue status (same JSON as the WebSocket pushes).
@@ -269,6 +303,7 @@ pub(super) async fn status_of(
         (status = 200, body = QueueStatus),
         (status = 401, description = "Missing, forged, expired or cross-event ticket", body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody),
+        (status = 503, description = "Places are being restored from the queue journal (`projection_behind`): retry; the place is kept", body = super::error::ErrorBody),
     ),
     security(("ticket_cookie" = []), ("bearer" = [])),
     tag = "queue"
@@ -280,14 +315,7 @@ pub async fn status(
 ) -> ApiResult<Json<QueueStatus>> {
     let rt = state.event(&event)?;
     let v = verify_ticket(&state, rt, queue_ticket(&headers, rt.config.id.as_str()))?;
-    let sequence = state
-        .0
-        .store
-        .sequences(&rt.config.id, std::slice::from_ref(&v.queue_id))
-        .await?
-        .first()
-        .copied()
-        .flatten();
+    let sequence = sequence_of(&state, rt, &v.queue_id).await?;
     Ok(Json(status_of(&state, rt, &v.queue_id, sequence).await?))
 }
 
@@ -313,6 +341,7 @@ pub(super) fn admission(
         (status = 204, description = "Session extended"),
         (status = 401, body = super::error::ErrorBody),
         (status = 410, description = "Session ended or expired", body = super::error::ErrorBody),
+        (status = 503, description = "Sessions are being restored from the queue journal: retry", body = super::error::ErrorBody),
     ),
     security(("bearer" = [])),
     tag = "session"
@@ -337,14 +366,17 @@ pub async fn heartbeat(
         )
         .await?;
     if live {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(AppError::new(
-            StatusCode::GONE,
-            "session_ended",
-            "this session has ended or expired",
-        ))
+        return Ok(StatusCode::NO_CONTENT);
     }
+    // Gone from a projection that lost writes is not gone: the keeper
+    // revives every session within its lifetime when it restores.
+    let read = state.0.store.sessions(&rt.config.id, &[]).await?;
+    require_whole_queue(rt, read.watermark)?;
+    Err(AppError::new(
+        StatusCode::GONE,
+        "session_ended",
+        "this session has ended or expired",
+    ))
 }
 
 /// Leave: end the admitted session now, freeing the place for the next.

@@ -80,7 +80,7 @@ async fn serve(mut socket: WebSocket, state: AppState, rt: EventRuntime, v: Veri
         .sequences(&rt.config.id, std::slice::from_ref(&v.queue_id))
         .await
         .ok()
-        .and_then(|s| s.first().copied().flatten());
+        .and_then(|s| s.value.first().copied().flatten());
     let mut waiting_for_number = sequence
         .is_none()
         .then(|| rt.hub.await_sequence(v.queue_id.clone()));

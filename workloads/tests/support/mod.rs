@@ -35,7 +35,7 @@ pub fn event(admission_per_second: u32, max_active: u32) -> EventConfig {
     e
 }
 
-/// Creates the event's three topics (queue, bookings, outcomes).
+/// Creates the event's topics (queue, bookings, outcomes, journal).
 pub async fn create_topics(stack: &Stack, event: &EventConfig, partitions: i32) {
     kafka::create_topics(
         &stack.kafka_bootstrap,
@@ -59,7 +59,7 @@ pub fn backends(kind: Kind) -> Backends {
     }
 }
 
-/// Starts API + assigner + admission + decider in-process; creates the
+/// Starts API + queue keeper + decider in-process; creates the
 /// topics first for real backends. Returns once the decider trusts its
 /// projection (before that the booking API answers 503, as a fresh sale's
 /// does until its decider is up).
@@ -74,29 +74,65 @@ pub async fn start(kind: Kind, event: EventConfig, web: WebConfig) -> Running {
         backends: backends(kind),
         token_secret: SECRET.to_vec(),
         web,
-        assigner: true,
+        keeper: true,
         decider: true,
-        admission: true,
         holder: unique("pod"),
-        group: unique("group"),
+        group: group(&id),
         topic_prefix: None,
     })
     .await
     .unwrap();
     let base = format!("http://{}", running.addr);
     let trusted = format!("twinkle_booking_projection_trusted{{event=\"{id}\"}} 1");
+    let queue_whole = format!("twinkle_queue_projection_lag{{event=\"{id}\"}} 0");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if metrics(&base).await.lines().any(|l| l == trusted) {
+        let text = metrics(&base).await;
+        if text.lines().any(|l| l == trusted) && text.lines().any(|l| l == queue_whole) {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the decider never trusted its projection"
+            "the decider never trusted its projection, or the keeper never made its whole"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     running
+}
+
+/// A `twinkle <role>` process (`queue-consumer`, `booking-consumer`) on
+/// real Kafka + Redis, for the event and secret in `dir` (`event.json`,
+/// `secret`), in consumer group `group`; logs at `RUST_LOG=warn` unless
+/// `TT_CHILD_LOG` says otherwise. Killed when dropped.
+pub fn spawn_role(
+    role: &str,
+    dir: &std::path::Path,
+    kafka: &str,
+    redis: &str,
+    group: &str,
+) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_twinkle"))
+        .args([role, "--listen", "127.0.0.1:0"])
+        .arg("--event")
+        .arg(dir.join("event.json"))
+        .arg("--token-secret-file")
+        .arg(dir.join("secret"))
+        .args(["--kafka", kafka, "--redis", redis, "--group", group])
+        .env(
+            "RUST_LOG",
+            std::env::var("TT_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// The consumer-group prefix every process of one test event shares (as
+/// the pods of one TicketEvent do): their keepers and deciders fence each
+/// other.
+pub fn group(event: &str) -> String {
+    format!("group-{event}")
 }
 
 /// Generous rate limits so tests that enter many customers from one IP pass.
@@ -140,15 +176,25 @@ pub async fn enter(base: &str, event: &str) -> (String, String) {
     )
 }
 
+/// A queue status; rides out 503s (a fresh sale before its keeper's first
+/// projection, or one being restored), for at most 60 s.
 pub async fn status(base: &str, event: &str, ticket: &str) -> serde_json::Value {
-    let r = client()
-        .get(format!("{base}/api/events/{event}/queue/status"))
-        .bearer_auth(ticket)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "status: {:?}", r.text().await);
-    r.json().await.unwrap()
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = client()
+            .get(format!("{base}/api/events/{event}/queue/status"))
+            .bearer_auth(ticket)
+            .send()
+            .await
+            .unwrap();
+        let code = r.status().as_u16();
+        match code {
+            200 => return r.json().await.unwrap(),
+            503 if tokio::time::Instant::now() < deadline => {}
+            other => panic!("status: {other} {:?}", r.text().await),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// How many of these customers have been admitted so far (including those

@@ -9,7 +9,6 @@
 use std::{
     collections::{HashMap, HashSet},
     path::PathBuf,
-    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -48,10 +47,12 @@ pub struct Pipeline {
     pub api: Running,
     pub base: String,
     pub customers: Vec<Customer>,
+    /// Every customer's number once all were admitted (index = customer).
+    pub places: Vec<u64>,
 }
 
 impl Pipeline {
-    /// Topics, an in-process API (queue + booking, admission loop), one
+    /// Topics, an in-process API (queue + booking, queue keeper), one
     /// decider process, and `CUSTOMERS` admitted customers.
     pub async fn start() -> (Self, tokio::process::Child) {
         let redis_url = Stack::require().redis_url;
@@ -89,9 +90,8 @@ impl Pipeline {
             },
             token_secret: SECRET.to_vec(),
             web: open_web(),
-            assigner: true,
+            keeper: true,
             decider: false,
-            admission: true,
             holder: unique("api"),
             group: group.clone(),
             topic_prefix: None,
@@ -108,35 +108,70 @@ impl Pipeline {
             api,
             base,
             customers: Vec::new(),
+            places: Vec::new(),
         };
         let decider = pipeline.spawn_decider();
         pipeline.customers =
             admitted_customers(&pipeline.base, pipeline.event.id.as_str(), CUSTOMERS).await;
+        pipeline.places = pipeline
+            .sequences()
+            .await
+            .into_iter()
+            .map(Option::unwrap)
+            .collect();
         (pipeline, decider)
+    }
+
+    /// Every customer's number in the queue projection now.
+    pub async fn sequences(&self) -> Vec<Option<u64>> {
+        use twinkle_workloads::ports::QueueStore;
+        let ids: Vec<twinkle_domain::QueueId> = self
+            .customers
+            .iter()
+            .map(|c| c.queue_id.parse().unwrap())
+            .collect();
+        self.store()
+            .await
+            .sequences(&self.event.id, &ids)
+            .await
+            .unwrap()
+            .value
+    }
+
+    /// After a fault: every customer still has the place they had, and is
+    /// still admitted (a status of theirs says admitted, or that the
+    /// session they were admitted to has ended, booked — never a place
+    /// lost); the queue projection is whole again.
+    pub async fn check_places(&self) {
+        let event = self.event.id.as_str();
+        let statuses: Vec<serde_json::Value> = stream::iter(&self.customers)
+            .map(|c| super::status(&self.base, event, &c.ticket))
+            .buffered(40)
+            .collect()
+            .await;
+        for (i, s) in statuses.iter().enumerate() {
+            assert!(
+                s["admitted"] == true || s["sessionEnded"] == true,
+                "customer {i} is no longer admitted: {s}"
+            );
+        }
+        assert_eq!(
+            self.sequences().await,
+            self.places.iter().copied().map(Some).collect::<Vec<_>>(),
+            "every customer kept their number"
+        );
     }
 
     /// A `twinkle booking-consumer` process of the pipeline's group (each
     /// with its own lease identity: host + pid).
     pub fn spawn_decider(&self) -> tokio::process::Child {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_twinkle"))
-            .args(["booking-consumer", "--listen", "127.0.0.1:0"])
-            .arg("--event")
-            .arg(self.dir.join("event.json"))
-            .arg("--token-secret-file")
-            .arg(self.dir.join("secret"))
-            .args([
-                "--kafka",
-                &self.stack.kafka_bootstrap,
-                "--redis",
-                &self.redis_url,
-                "--group",
-                &self.group,
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
+        super::spawn_role(
+            "booking-consumer",
+            &self.dir,
+            &self.stack.kafka_bootstrap,
+            &self.redis_url,
+            &self.group,
+        )
     }
 
     /// Every customer books once (slot by index), retrying with the same

@@ -1,14 +1,16 @@
-//! The decider's fenced session on Kafka: a transactional producer whose
-//! `transactional.id` names the event's decider, so opening a session bumps
-//! the producer epoch, aborts whatever a previous decider left open and
-//! makes the broker refuse that decider's later writes (a paused zombie, a
-//! pod cut off from Redis that lost its lease without knowing it). Decisions and the consumed offsets of the
-//! bookings topic are committed in one transaction (`read_committed`
-//! readers see both or neither), so a crash at any point either decided a
-//! batch completely or not at all.
+//! A single writer's fenced session on Kafka (the decider's, the queue
+//! keeper's): a transactional producer whose `transactional.id` names the
+//! writer's group and input topic, so opening a session bumps the producer
+//! epoch, aborts whatever a previous session left open and makes the broker
+//! refuse that session's later writes (a paused zombie, a pod cut off from
+//! Redis that lost its lease without knowing it). The records written and
+//! the consumed offsets of the input topic are committed in one transaction
+//! (`read_committed` readers see both or neither), so a crash at any point
+//! either handled a batch completely or not at all.
 //!
 //! ```text
 //!  bookings ──(all partitions, assigned)──▶ decider ──txn{outcomes, offsets}──▶ outcomes
+//!  queue    ──(all partitions, assigned)──▶ keeper  ──txn{steps, offsets}────▶ queue journal
 //! ```
 
 use std::time::Duration;
@@ -24,62 +26,67 @@ use rdkafka::{
 use super::kafka::{KafkaSource, replay_topic};
 use crate::{
     Error, Result,
-    ports::{BookingOutcome, BookingRequest, DecisionLog, LogEnd, Progress, Record, Source},
+    ports::{BookingOutcome, BookingRequest, FencedLog, LogEnd, Progress, Record, Source},
 };
 
-/// Longest a decider's transaction may stay open: a decider killed
-/// mid-commit holds back `read_committed` readers of the outcomes topic at
-/// most this long (a new decider aborts it at once when it opens).
+/// Longest a session's transaction may stay open: a writer killed
+/// mid-commit holds back `read_committed` readers of its output topic at
+/// most this long (a new session aborts it at once when it opens).
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on each blocking transaction call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An event's decision log on Kafka: the bookings topic read under the
-/// decider group, decisions appended to the outcomes topic.
-pub struct KafkaDecisionLog {
+/// A fenced log on Kafka: the `input` topic read whole under the writer's
+/// group, records appended to the `output` topic.
+pub struct KafkaFencedLog<In, Out> {
     bootstrap: String,
     group: String,
     transactional_id: String,
-    bookings: String,
-    outcomes: String,
-    session: Option<Session>,
+    input: String,
+    output: String,
+    session: Option<Session<In>>,
+    _out: std::marker::PhantomData<fn(Out)>,
 }
 
-struct Session {
+/// The decider's: bookings in, outcomes out.
+pub type KafkaDecisionLog = KafkaFencedLog<BookingRequest, BookingOutcome>;
+
+struct Session<In> {
     producer: FutureProducer,
-    source: KafkaSource<BookingRequest>,
+    source: KafkaSource<In>,
 }
 
-impl std::fmt::Debug for KafkaDecisionLog {
+impl<In, Out> std::fmt::Debug for KafkaFencedLog<In, Out> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaDecisionLog")
+        f.debug_struct("KafkaFencedLog")
             .field("transactional_id", &self.transactional_id)
             .field("open", &self.session.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl KafkaDecisionLog {
-    /// `group` is the decider's consumer group (its committed offsets are
+impl<In, Out> KafkaFencedLog<In, Out> {
+    /// `group` is the writer's consumer group (its committed offsets are
     /// where a session resumes); the transactional id names the group and
-    /// the event's bookings topic, so every decider of one event fences
-    /// every other, and deciders of other events (which may share the
-    /// group name) none.
-    pub fn new(bootstrap: &str, group: &str, bookings: &str, outcomes: &str) -> Self {
+    /// the event's input topic, so every writer of one event fences every
+    /// other, and writers of other events (which may share the group name)
+    /// none.
+    pub fn new(bootstrap: &str, group: &str, input: &str, output: &str) -> Self {
         Self {
             bootstrap: bootstrap.to_owned(),
             group: group.to_owned(),
-            transactional_id: format!("{group}.{bookings}.txn"),
-            bookings: bookings.to_owned(),
-            outcomes: outcomes.to_owned(),
+            transactional_id: format!("{group}.{input}.txn"),
+            input: input.to_owned(),
+            output: output.to_owned(),
             session: None,
+            _out: std::marker::PhantomData,
         }
     }
 
-    fn session(&mut self) -> Result<&mut Session> {
+    fn session(&mut self) -> Result<&mut Session<In>> {
         self.session
             .as_mut()
-            .ok_or_else(|| Error::Backend("the decision log is not open".into()))
+            .ok_or_else(|| Error::Backend(format!("the fenced log of {} is not open", self.input)))
     }
 }
 
@@ -111,8 +118,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 #[async_trait]
-impl DecisionLog for KafkaDecisionLog {
-    async fn open(&mut self, progress: Progress<'_>) -> Result<Vec<BookingOutcome>> {
+impl<In: Record, Out: Record> FencedLog<In, Out> for KafkaFencedLog<In, Out> {
+    async fn open(&mut self, progress: Progress<'_>) -> Result<Vec<Out>> {
         self.session = None;
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
@@ -131,7 +138,7 @@ impl DecisionLog for KafkaDecisionLog {
             )
             .create()?;
         // Fence first, read after: once the epoch is ours, no earlier
-        // decider can add to what we are about to replay. Retried while
+        // session can add to what we are about to replay. Retried while
         // the coordinator is not ready (a broker's first transaction, a
         // coordinator moving); anything else ends the attempt.
         let fence = || {
@@ -150,26 +157,26 @@ impl DecisionLog for KafkaDecisionLog {
                     .with_max_times(15),
             )
             .when(|err| matches!(err, Error::Kafka(KafkaError::Transaction(e)) if e.is_retriable()))
-            .notify(|err, after| tracing::info!(%err, ?after, "fencing earlier deciders: retrying"))
+            .notify(|err, after| tracing::info!(%err, ?after, "fencing earlier sessions: retrying"))
             .await?;
         let (bootstrap, group, topic) = (
             self.bootstrap.clone(),
             self.group.clone(),
-            self.bookings.clone(),
+            self.input.clone(),
         );
         let source = blocking(move || KafkaSource::whole_topic(&bootstrap, &group, &topic)).await?;
 
-        let history = replay_topic(&self.bootstrap, &self.outcomes, progress).await?;
+        let history = replay_topic(&self.bootstrap, &self.output, progress).await?;
         self.session = Some(Session { producer, source });
         Ok(history)
     }
 
-    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<BookingRequest>> {
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<In>> {
         self.session()?.source.next_batch(max, wait).await
     }
 
     async fn end(&mut self) -> Result<LogEnd> {
-        let topic = self.bookings.clone();
+        let topic = self.input.clone();
         let source = &self.session()?.source;
         let assigned = source.assigned();
         let end = blocking(source.end_reader(&topic)).await?;
@@ -180,7 +187,7 @@ impl DecisionLog for KafkaDecisionLog {
             // session assigns them all.
             self.session = None;
             return Err(Error::Backend(format!(
-                "the bookings topic {topic} grew from {assigned} to {partitions} partitions; reopening"
+                "the topic {topic} grew from {assigned} to {partitions} partitions; reopening"
             )));
         }
         Ok(LogEnd(end))
@@ -200,8 +207,8 @@ impl DecisionLog for KafkaDecisionLog {
         }
     }
 
-    async fn commit(&mut self, outcomes: &[BookingOutcome]) -> Result<()> {
-        let topic = self.outcomes.clone();
+    async fn commit(&mut self, outcomes: &[Out]) -> Result<()> {
+        let topic = self.output.clone();
         let session = self.session()?;
         let (positions, group) = session.source.take_positions()?;
         if positions.count() == 0 && outcomes.is_empty() {
@@ -227,9 +234,14 @@ impl DecisionLog for KafkaDecisionLog {
             .map_err(|(err, _)| transaction_error(&producer, err))?;
             let committing = producer.clone();
             blocking(move || {
+                // A step with no input (an admission tick) moves no offset.
+                if positions.count() > 0 {
+                    committing
+                        .send_offsets_to_transaction(&positions, &group, CALL_TIMEOUT)
+                        .map_err(|e| transaction_error(&committing, e))?;
+                }
                 committing
-                    .send_offsets_to_transaction(&positions, &group, CALL_TIMEOUT)
-                    .and_then(|()| committing.commit_transaction(CALL_TIMEOUT))
+                    .commit_transaction(CALL_TIMEOUT)
                     .map_err(|e| transaction_error(&committing, e))
             })
             .await
@@ -238,7 +250,7 @@ impl DecisionLog for KafkaDecisionLog {
         if result.is_err() {
             // Whatever happened, this session is over: its consumer has read
             // past what was committed. Abort (best effort: a fenced producer
-            // cannot), and the decider opens a new session from the log.
+            // cannot), and the writer opens a new session from the log.
             let aborting = producer.clone();
             let _ = blocking(move || {
                 aborting
