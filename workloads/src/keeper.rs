@@ -54,6 +54,10 @@ pub const TICK: Duration = Duration::from_millis(100);
 pub const DRAW_GRACE: Duration = Duration::from_secs(1);
 /// How often an idle keeper checks that the projection is still whole.
 const PROJECTION_CHECK: Duration = Duration::from_millis(500);
+/// How often it checks whether the queue topic grew partitions (the
+/// operator grows them for a bigger forecast; a session reads the ones it
+/// was opened with, so it ends and a new one reads them all).
+const PARTITIONS_CHECK: Duration = Duration::from_secs(2);
 
 /// What the keeper talks to.
 #[derive(Clone)]
@@ -165,7 +169,12 @@ impl Keeper {
             .project(&places, places.watermark(), &QueueDelta::default())
             .await?;
         let mut checked = Instant::now();
+        let mut partitions_checked = Instant::now();
         loop {
+            if partitions_checked.elapsed() >= PARTITIONS_CHECK {
+                log.end().await?;
+                partitions_checked = Instant::now();
+            }
             let wait = admitting
                 .last
                 .map_or(Duration::ZERO, |at| TICK.saturating_sub(at.elapsed()));

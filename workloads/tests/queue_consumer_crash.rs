@@ -198,3 +198,89 @@ async fn kill_9_mid_stream_neither_duplicates_nor_skips() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// The operator grows the queue topic for a bigger forecast while the
+/// keeper runs: entries on the new partitions get their numbers too (the
+/// keeper's session notices the growth and a new one reads them all).
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_on_grown_partitions_are_placed() {
+    use rdkafka::{
+        admin::{AdminClient, AdminOptions, NewPartitions},
+        producer::{FutureProducer, FutureRecord},
+    };
+    let stack = Stack::require();
+    let event = support::event(1, 1);
+    support::create_topics(&stack, &event, 1).await;
+    let dir = std::env::temp_dir().join(unique("grow"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("event.json"), serde_json::to_vec(&event).unwrap()).unwrap();
+    std::fs::write(dir.join("secret"), support::SECRET).unwrap();
+    let topic = twinkle_workloads::backend::kafka::Topics::for_event(&event.id).queue;
+    let store = RedisStore::connect(&stack.redis_url).await.unwrap();
+    let mut keeper = spawn_consumer(&stack, &dir, &support::group(event.id.as_str()));
+    // A producer per phase: one made after the growth knows the new
+    // partitions at once.
+    let producer = || -> FutureProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &stack.kafka_bootstrap)
+            .create()
+            .unwrap()
+    };
+    let send = |producer: FutureProducer, partition: i32, id: &str| {
+        let entry = QueueEntry {
+            event: event.id.clone(),
+            queue_id: id.parse().unwrap(),
+            entered_at: Timestamp::now(),
+            pre_queue: false,
+        };
+        let (topic, key) = (topic.clone(), id.to_owned());
+        async move {
+            let payload = serde_json::to_vec(&entry).unwrap();
+            let record = FutureRecord::to(&topic)
+                .partition(partition)
+                .key(&key)
+                .payload(&payload);
+            producer
+                .send(record, Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+    };
+    // The keeper is up and reading the one partition.
+    send(producer(), 0, "g0").await;
+    let first: QueueId = "g0".parse().unwrap();
+    let up = support::eventually(Duration::from_secs(30), || async {
+        store
+            .sequences(&event.id, std::slice::from_ref(&first))
+            .await
+            .unwrap()
+            .value[0]
+            .is_some()
+    })
+    .await;
+    assert!(up, "the keeper placed the first entry");
+
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &stack.kafka_bootstrap)
+        .create()
+        .unwrap();
+    let grown = admin
+        .create_partitions(&[NewPartitions::new(&topic, 3)], &AdminOptions::new())
+        .await
+        .unwrap();
+    assert!(grown.iter().all(Result::is_ok), "{grown:?}");
+    // Straight onto the new partitions (as producers will, once their
+    // metadata is refreshed).
+    let ids: Vec<QueueId> = ["g1", "g2"].iter().map(|s| s.parse().unwrap()).collect();
+    let after = producer();
+    send(after.clone(), 1, "g1").await;
+    send(after, 2, "g2").await;
+    let placed = support::eventually(Duration::from_secs(30), || async {
+        let seqs = store.sequences(&event.id, &ids).await.unwrap().value;
+        seqs.iter().all(Option::is_some)
+    })
+    .await;
+    keeper.start_kill().unwrap();
+    assert!(placed, "entries on partitions 1 and 2 were placed");
+    std::fs::remove_dir_all(dir).ok();
+}
