@@ -34,8 +34,10 @@ impl fmt::Display for Target {
 
 /// One value per target, with field names that serialize the way the
 /// Kubernetes status and the CLI print them (`primary`, `drEks`, `drEcs`).
+/// Exactly these three: a fourth (`drGke`) is refused, not ignored, so a
+/// typo or a target this version cannot route to never passes silently.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PerTarget<T> {
     pub primary: T,
     pub dr_eks: T,

@@ -695,4 +695,15 @@ webhooks:
         let scheme = with("notifyUrl: https://", "notifyUrl: ftp://").unwrap_err();
         assert!(scheme.to_string().contains("ftp"), "{scheme}");
     }
+
+    #[test]
+    fn a_fourth_target_is_refused_not_ignored() {
+        let fourth = with(
+            "targets:\n",
+            "targets:\n  drGke: { setIdentifier: dr-gke, values: [192.0.2.40], healthUrl: \"https://gke.example.com/healthz\" }\n",
+        )
+        .unwrap_err();
+        assert!(matches!(fourth, Error::ConfigParse { .. }), "{fourth:?}");
+        assert!(fourth.to_string().contains("drGke"), "{fourth}");
+    }
 }
