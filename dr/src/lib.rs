@@ -21,6 +21,7 @@ mod config;
 mod decide;
 mod health;
 mod machine;
+mod ownership;
 mod target;
 mod time;
 mod transition;
@@ -34,6 +35,7 @@ pub use health::{
     Health, Observation, Observations, SignalHealth, TargetHealth, TargetObservation, combine,
 };
 pub use machine::FailoverMachine;
+pub use ownership::{OwnerGate, Ownership, OwnershipTiming, Region, Verdict};
 pub use target::{PerTarget, Target};
 pub use time::Millis;
 pub use transition::{Alarm, Command, Status, Step, Transition, TransitionReason};
@@ -57,6 +59,9 @@ pub enum Error {
          command failoverTo primary to force it"
     )]
     FailbackRefused { primary: Health },
+    /// An ownership lease no longer than twice its margin proves nothing.
+    #[error("invalid ownership timing: lease {lease} must be more than twice the margin {margin}")]
+    OwnershipLeaseTooShort { lease: Millis, margin: Millis },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

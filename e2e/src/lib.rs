@@ -8,6 +8,7 @@
 
 pub mod kube_schemas;
 pub mod kubelet;
+pub mod route53;
 pub mod stack;
 
 /// Errors of the test helpers.

@@ -77,8 +77,26 @@ pub enum DrCommand {
     ClearOverride(ConfigArg),
 }
 
+/// Reads the config file. `TWINKLE_ROUTE53_ENDPOINT` (what the in-cluster
+/// watchdog reads too) fills in an endpoint the file leaves out; one the
+/// file names wins.
 fn load(path: &PathBuf) -> anyhow::Result<WatchdogConfig> {
-    Ok(WatchdogConfig::load(path)?)
+    let mut config = WatchdogConfig::load(path)?;
+    let from_env = std::env::var("TWINKLE_ROUTE53_ENDPOINT")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    config.route53.endpoint_url = endpoint(config.route53.endpoint_url.take(), from_env);
+    Ok(config)
+}
+
+fn endpoint(from_file: Option<String>, from_env: Option<String>) -> Option<String> {
+    match (from_file, from_env) {
+        (Some(file), Some(env)) if file != env => {
+            tracing::warn!(file = %file, env = %env, "route53.endpointUrl in the config file wins over TWINKLE_ROUTE53_ENDPOINT");
+            Some(file)
+        }
+        (file, env) => file.or(env),
+    }
 }
 
 /// Runs a `dr` subcommand to completion.
@@ -140,10 +158,11 @@ fn print<T: Serialize>(
 
 fn human_status(r: &StatusReport) -> String {
     let mut text = format!(
-        "record {}  state {}\n\n{:<10} {:>6}  {:<8} {:>7}  {}\n",
+        "record {}  state {}  selling region {}\n\n{:<10} {:>6}  {:<8} {:>7}  {}\n",
         r.record_name,
         r.state
             .map_or_else(|| "unknown".to_owned(), |s| format!("{s:?}")),
+        r.ownership,
         "TARGET",
         "WEIGHT",
         "PROBE",
@@ -256,4 +275,21 @@ async fn stop_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint;
+
+    #[test]
+    fn the_environment_fills_in_a_missing_route53_endpoint() {
+        let moto = || Some("http://127.0.0.1:5000".to_owned());
+        assert_eq!(endpoint(None, moto()), moto());
+        assert_eq!(endpoint(moto(), None), moto());
+        assert_eq!(
+            endpoint(Some("http://file".into()), moto()).as_deref(),
+            Some("http://file")
+        );
+        assert_eq!(endpoint(None, None), None);
+    }
 }

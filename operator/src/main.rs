@@ -6,6 +6,8 @@
 
 mod cli;
 
+use std::io::IsTerminal as _;
+
 use clap::Parser as _;
 
 use cli::{Cli, Command};
@@ -42,6 +44,7 @@ fn init_dr_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
@@ -59,7 +62,12 @@ async fn run(args: cli::RunArgs) -> anyhow::Result<()> {
             .with_env_filter(filter)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        // Colour only on a terminal: piped into CloudWatch or a file, ANSI
+        // codes are noise.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::stdout().is_terminal())
+            .init();
     }
     let client = kube::Client::try_default()
         .await

@@ -8,6 +8,7 @@ use twinkle_dr::{Command, FailoverMachine, Millis, RouteState, Transition};
 use crate::Result;
 use crate::config::WatchdogConfig;
 use crate::lease::{Lease, unix_ms_now};
+use crate::owner;
 use crate::probe::probe_all;
 use crate::route53::{Clients, Route53};
 use crate::status::{LeaseStatus, ManualOutcome, StatusReport};
@@ -18,15 +19,17 @@ use crate::webhook::deliver_now;
 pub async fn read_status(config: &WatchdogConfig, clients: &Clients) -> Result<StatusReport> {
     let route53 = Route53::new(config, clients.route53.clone(), Default::default());
     let mut lease = Lease::new(config);
-    let (read, view, probes) = futures::join!(
+    let owner_name = config.owner_record_name();
+    let (read, view, owner_view, probes) = futures::join!(
         route53.read_weights(),
         async {
             let view = lease.refresh(&route53).await?;
             Ok::<_, crate::Error>(view.clone())
         },
+        owner::read(&route53, &owner_name),
         probe_all(config, &clients.probe, &clients.route53),
     );
-    let (read, view) = (read?, view?);
+    let (read, view, owner_view) = (read?, view?, owner_view?);
     Ok(StatusReport {
         record_name: config.route53.record_name.clone(),
         route53_weights: read.weights,
@@ -37,6 +40,7 @@ pub async fn read_status(config: &WatchdogConfig, clients: &Clients) -> Result<S
             held: false,
             record: view.record().cloned(),
         },
+        ownership: owner_view.ownership(),
         probes,
         foreign_records: read.foreign,
     })
@@ -63,6 +67,8 @@ pub async fn manual_command(
     let mut lease = Lease::new(config);
     let read = route53.read_weights().await?;
     let view = lease.refresh(&route53).await?.clone();
+    let owner_name = config.owner_record_name();
+    let owner_view = owner::read(&route53, &owner_name).await?;
     let state = recorded_state(view.record(), read.weights).unwrap_or(RouteState::Normal);
     let clock = Instant::now();
     let now = || Millis(u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX));
@@ -84,10 +90,15 @@ pub async fn manual_command(
     tracing::info!(?command, from = %state, to = %machine.state(), "operator command");
 
     let recorded = view.record().and_then(|r| r.state);
-    let needs_write = read.weights != Some(machine.weights()) || recorded != Some(machine.state());
+    let (ownership, owner_changes) =
+        owner_view.changes_for(&route53, &owner_name, machine.state())?;
+    let needs_write = read.weights != Some(machine.weights())
+        || recorded != Some(machine.state())
+        || !owner_changes.is_empty();
     let mut outcome = ManualOutcome {
         state: machine.state(),
         weights: machine.weights(),
+        ownership,
         transitions,
         previous_holder: view.record().map(|r| r.holder.clone()),
         change_id: None,
@@ -97,7 +108,8 @@ pub async fn manual_command(
         return Ok(outcome);
     }
     let new = lease.released_record(unix_ms_now(), machine.state());
-    let changes = route53.weight_changes(machine.weights())?;
+    let mut changes = route53.weight_changes(machine.weights())?;
+    changes.extend(owner_changes);
     let comment = format!("twinkle DR manual: {command:?} by {}", lease.holder_id());
     let (previous, change_id) = lease.preempt(&route53, &new, changes, &comment).await?;
     outcome.previous_holder = previous.map(|r| r.holder);
@@ -106,7 +118,7 @@ pub async fn manual_command(
         outcome.insync_ms = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
     }
     outcome.change_id = change_id;
-    tracing::info!(state = %outcome.state, weights = %outcome.weights, change_id = ?outcome.change_id, "manual command written");
+    tracing::info!(state = %outcome.state, weights = %outcome.weights, ownership = %outcome.ownership, change_id = ?outcome.change_id, "manual command written");
     for transition in &outcome.transitions {
         tracing::info!(
             from = %transition.from,

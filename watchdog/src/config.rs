@@ -548,6 +548,11 @@ impl WatchdogConfig {
             .unwrap_or_else(|| format!("_twinkle-dr-lease.{}", self.route53.record_name))
     }
 
+    /// The ownership TXT record's name: `_twinkle-dr-owner.<recordName>`.
+    pub fn owner_record_name(&self) -> String {
+        format!("_twinkle-dr-owner.{}", self.route53.record_name)
+    }
+
     /// This process's lease holder id (configured or defaulted).
     pub fn holder_id(&self) -> String {
         self.lease

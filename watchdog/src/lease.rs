@@ -15,6 +15,11 @@
 //! `state=` is an addition to the holder and expiry: the routing state the
 //! holder last wrote, so an operator override (which has the same weights
 //! as an automatic state) survives a change of holder or a restart.
+//! `since=` is when that state was first recorded (wall-clock Unix ms): a
+//! new holder adopting the state replays only its own probe rounds taken
+//! after it, because the rounds before are evidence the decision already
+//! answered (a failback after an outage must not be undone by replaying
+//! the outage).
 //!
 //! Clocks: expiry is wall-clock Unix milliseconds because watchdogs in two
 //! regions compare it. The holder stops trusting its lease
@@ -48,6 +53,9 @@ pub struct LeaseRecord {
     pub expires_unix_ms: u64,
     /// The routing state the holder last wrote.
     pub state: Option<RouteState>,
+    /// When `state` was first recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_unix_ms: Option<u64>,
 }
 
 impl LeaseRecord {
@@ -58,8 +66,12 @@ impl LeaseRecord {
             .and_then(|s| serde_json::to_value(s).ok())
             .and_then(|v| v.as_str().map(|s| format!(" state={s}")))
             .unwrap_or_default();
+        let since = self
+            .since_unix_ms
+            .map(|since| format!(" since={since}"))
+            .unwrap_or_default();
         format!(
-            "\"holder={} expires={}{state}\"",
+            "\"holder={} expires={}{state}{since}\"",
             self.holder, self.expires_unix_ms
         )
     }
@@ -70,6 +82,7 @@ impl LeaseRecord {
         let mut holder = None;
         let mut expires = None;
         let mut state = None;
+        let mut since = None;
         for field in inner.split(' ') {
             let (key, value) = field.split_once('=')?;
             match key {
@@ -78,6 +91,7 @@ impl LeaseRecord {
                 "state" => {
                     state = Some(serde_json::from_value(serde_json::Value::from(value)).ok()?);
                 }
+                "since" => since = Some(value.parse().ok()?),
                 _ => return None,
             }
         }
@@ -85,6 +99,7 @@ impl LeaseRecord {
             holder: holder?,
             expires_unix_ms: expires?,
             state,
+            since_unix_ms: since,
         })
     }
 }
@@ -197,7 +212,17 @@ impl Lease {
             holder: self.holder_id.clone(),
             expires_unix_ms: now_unix_ms.saturating_add(self.duration_ms),
             state: Some(state),
+            since_unix_ms: Some(self.since_for(state, now_unix_ms)),
         }
+    }
+
+    /// When `state` was first recorded: kept from the record as last known
+    /// while it records the same state, else now.
+    fn since_for(&self, state: RouteState, now_unix_ms: u64) -> u64 {
+        self.known()
+            .filter(|r| r.state == Some(state))
+            .and_then(|r| r.since_unix_ms)
+            .unwrap_or(now_unix_ms)
     }
 
     /// Reads the record; refuses a value that is not a twinkle lease.
@@ -377,6 +402,7 @@ impl Lease {
             holder: self.holder_id.clone(),
             expires_unix_ms: now_unix_ms,
             state: Some(state),
+            since_unix_ms: Some(self.since_for(state, now_unix_ms)),
         }
     }
 
@@ -415,15 +441,17 @@ mod tests {
             holder: "sg-ecs-1.example-42".to_owned(),
             expires_unix_ms: 1_790_000_000_123,
             state: Some(RouteState::OverrideDrEks),
+            since_unix_ms: Some(1_789_999_000_000),
         };
         let txt = record.to_txt();
         assert_eq!(
             txt,
-            "\"holder=sg-ecs-1.example-42 expires=1790000000123 state=overrideDrEks\""
+            "\"holder=sg-ecs-1.example-42 expires=1790000000123 state=overrideDrEks since=1789999000000\""
         );
         assert_eq!(LeaseRecord::parse(&txt), Some(record));
         let plain = LeaseRecord::parse("\"holder=a expires=5\"").unwrap();
         assert_eq!(plain.state, None);
+        assert_eq!(plain.since_unix_ms, None);
     }
 
     #[test]
@@ -436,6 +464,7 @@ mod tests {
             "\"holder=a expires=5 owner=b\"",
             "\"holder=a b expires=5\"",
             "\"holder=a expires=5 state=sideways\"",
+            "\"holder=a expires=5 since=yesterday\"",
         ] {
             assert_eq!(LeaseRecord::parse(txt), None, "{txt}");
         }

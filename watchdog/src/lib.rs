@@ -16,6 +16,8 @@
 //! * the watch loop, [`Watchdog`] (`run`, `status`, `command`), and the
 //!   one-shot functions the operator CLI calls ([`read_status`],
 //!   [`manual_command`]).
+//! * [`owner`]: which region sells, a TXT record written in the same batch
+//!   as the weights, so the two move together.
 //! * [`webhook`], [`metrics`]: how transitions are announced.
 #![forbid(unsafe_code)]
 
@@ -23,6 +25,7 @@ mod command;
 pub mod config;
 pub mod lease;
 pub mod metrics;
+pub mod owner;
 pub mod probe;
 pub mod route53;
 mod status;
@@ -82,6 +85,10 @@ pub enum Error {
         "lease record {name} holds {value:?}, which is not a twinkle DR lease; refusing to touch it"
     )]
     ForeignLease { name: String, value: String },
+    #[error(
+        "ownership record {name} holds {value:?}, which is not a twinkle ownership record; refusing to touch it"
+    )]
+    ForeignOwnerRecord { name: String, value: String },
     /// Another watchdog (or an operator command) holds the lease.
     #[error("not the lease holder: {}", holder.as_deref().map_or("the lease changed under us".to_owned(), |h| format!("held by {h}")))]
     NotLeaseHolder { holder: Option<String> },
@@ -122,6 +129,7 @@ impl Error {
                 | Error::InsyncTimeout { .. }
                 | Error::ForeignRecord { .. }
                 | Error::ForeignLease { .. }
+                | Error::ForeignOwnerRecord { .. }
         )
     }
 

@@ -9,7 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use twinkle_dr::{RouteState, Target, Weights};
+use twinkle_dr::{Alarm, Ownership, Region, RouteState, Target, Weights};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TargetLabels {
@@ -21,6 +21,30 @@ pub struct TransitionLabels {
     pub from: String,
     pub to: String,
     pub manual: bool,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlarmLabels {
+    /// `noHealthyTarget` (every target down: the last weights are kept) or
+    /// `overrideTargetDown`.
+    pub alarm: &'static str,
+    /// The target an override pins on; empty for `noHealthyTarget`.
+    pub target: &'static str,
+}
+
+impl AlarmLabels {
+    fn of(alarm: Alarm) -> AlarmLabels {
+        match alarm {
+            Alarm::NoHealthyTarget => AlarmLabels {
+                alarm: "noHealthyTarget",
+                target: "",
+            },
+            Alarm::OverrideTargetDown { target } => AlarmLabels {
+                alarm: "overrideTargetDown",
+                target: target_label(target),
+            },
+        }
+    }
 }
 
 /// The watchdog's metrics. Clones share the same series.
@@ -38,6 +62,19 @@ pub struct Metrics {
     pub route53_writes: Counter,
     /// Route53 calls retried (throttling, PriorRequestNotComplete, 5xx).
     pub route53_retries: Counter,
+    /// 1 while an alarm is raised in this watchdog's machine (a standby's
+    /// too: its machine sees the same targets), else 0.
+    pub alarm: Family<AlarmLabels, Gauge>,
+    /// The ownership record's epoch as last read or written.
+    pub owner_epoch: Gauge,
+    /// 1 for the region that sells (as last read or written), 0 for the
+    /// other.
+    pub selling_region: Family<RegionLabels, Gauge>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RegionLabels {
+    pub region: &'static str,
 }
 
 /// Label value of a target: the names the config and status use.
@@ -84,6 +121,21 @@ impl Metrics {
             metrics.route53_writes.clone(),
         );
         registry.register(
+            "alarm",
+            "1 while a DR alarm is raised (noHealthyTarget: every target down)",
+            metrics.alarm.clone(),
+        );
+        registry.register(
+            "owner_epoch",
+            "Epoch of the ownership record (grows by one per change of selling region)",
+            metrics.owner_epoch.clone(),
+        );
+        registry.register(
+            "selling_region",
+            "1 for the region whose deciders may sell",
+            metrics.selling_region.clone(),
+        );
+        registry.register(
             "route53_retries",
             "Route53 calls retried after throttling or server errors",
             metrics.route53_retries.clone(),
@@ -119,6 +171,24 @@ impl Metrics {
             .inc();
     }
 
+    pub(crate) fn set_alarm(&self, alarm: Alarm, raised: bool) {
+        self.alarm
+            .get_or_create(&AlarmLabels::of(alarm))
+            .set(i64::from(raised));
+    }
+
+    pub(crate) fn set_ownership(&self, ownership: Ownership) {
+        self.owner_epoch
+            .set(i64::try_from(ownership.epoch).unwrap_or(i64::MAX));
+        for region in Region::ALL {
+            self.selling_region
+                .get_or_create(&RegionLabels {
+                    region: region.as_str(),
+                })
+                .set(i64::from(region == ownership.region));
+        }
+    }
+
     pub(crate) fn set_lease_held(&self, held: bool) {
         self.lease_held.set(i64::from(held));
     }
@@ -137,6 +207,13 @@ mod tests {
         metrics.set_weights(Weights::new(0, 0, 100));
         metrics.probe_failed(Target::Primary);
         metrics.set_lease_held(true);
+        metrics.set_alarm(Alarm::NoHealthyTarget, true);
+        metrics.set_alarm(
+            Alarm::OverrideTargetDown {
+                target: Target::DrEks,
+            },
+            false,
+        );
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
         for expected in [
@@ -145,6 +222,8 @@ mod tests {
             "twinkle_dr_probe_failures_total{target=\"primary\"} 1",
             "twinkle_dr_lease_held 1",
             "twinkle_dr_route53_writes_total 0",
+            "twinkle_dr_alarm{alarm=\"noHealthyTarget\",target=\"\"} 1",
+            "twinkle_dr_alarm{alarm=\"overrideTargetDown\",target=\"drEks\"} 0",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use serde::Serialize;
-use twinkle_dr::{PerTarget, RouteState, Transition, Weights};
+use twinkle_dr::{Ownership, PerTarget, RouteState, Transition, Weights};
 
 use crate::lease::LeaseRecord;
 use crate::probe::ProbeRound;
@@ -49,6 +49,8 @@ pub struct WatchdogStatus {
     /// The weights in Route53 as last read or written by this watchdog.
     pub route53_weights: Option<Weights>,
     pub lease: LeaseStatus,
+    /// Which region sells, as last read or written; `None` until read.
+    pub ownership: Option<Ownership>,
     /// Recent probe rounds, oldest first.
     pub probes: VecDeque<ProbeRound>,
     /// Recent transitions (including a standby's own), oldest first.
@@ -76,6 +78,8 @@ pub struct StatusReport {
     /// The routing state Route53 and the lease record say we are in.
     pub state: Option<RouteState>,
     pub lease: LeaseStatus,
+    /// Which region sells (the ownership record; absent = primary, epoch 0).
+    pub ownership: Ownership,
     pub probes: ProbeRound,
     /// Set identifiers of weighted records under the name that are not ours.
     pub foreign_records: Vec<String>,
@@ -87,6 +91,8 @@ pub struct StatusReport {
 pub struct ManualOutcome {
     pub state: RouteState,
     pub weights: Weights,
+    /// Which region sells after the command.
+    pub ownership: Ownership,
     /// Transitions made (the command's, and any automatic ones the probes
     /// taken before a failback caused).
     pub transitions: Vec<Transition>,

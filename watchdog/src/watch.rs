@@ -23,6 +23,7 @@ use twinkle_dr::{Command, FailoverMachine, Millis, RouteState, Step, Weights};
 use crate::config::WatchdogConfig;
 use crate::lease::{Acquire, Lease, LeaseRecord, unix_ms_now};
 use crate::metrics::Metrics;
+use crate::owner::{self, OwnerView};
 use crate::probe::{ProbeRound, probe_all};
 use crate::route53::{Clients, Route53};
 use crate::status::{LeaseStatus, WatchdogStatus, WriteRecord};
@@ -44,6 +45,13 @@ pub(crate) fn recorded_state(
         .and_then(|r| r.state)
         .filter(|s| s.weights() == weights)
         .or_else(|| RouteState::from_weights(weights))
+}
+
+/// When the previous holder decided `state`, if its record says so.
+fn decided_since(lease: Option<&LeaseRecord>, state: RouteState) -> Option<u64> {
+    lease
+        .filter(|r| r.state == Some(state))
+        .and_then(|r| r.since_unix_ms)
 }
 
 /// A running watchdog's handle: `run` it on one task, ask it for `status`
@@ -179,6 +187,13 @@ impl Watchdog {
     }
 }
 
+/// One remembered probe round.
+struct Round {
+    at: Millis,
+    at_unix_ms: u64,
+    probes: ProbeRound,
+}
+
 /// The loop's state; lives only inside [`Watchdog::run`].
 struct Runner<'a> {
     config: &'a WatchdogConfig,
@@ -191,9 +206,13 @@ struct Runner<'a> {
     notifier_task: Option<JoinHandle<()>>,
     machine: FailoverMachine,
     clock: Instant,
-    /// Probe rounds with their machine time, for replay on adoption.
-    history: VecDeque<(Millis, ProbeRound)>,
+    /// Probe rounds with their machine and wall-clock time, for replay on
+    /// adoption.
+    history: VecDeque<Round>,
     route53_weights: Option<Weights>,
+    /// The ownership record as last read or written; `None` = must be read
+    /// before the next weight write (after a refused batch).
+    owner: Option<OwnerView>,
     /// Since when the machine has wanted weights not yet written.
     pending_since: Option<Instant>,
     /// Lease taken but Route53 not read back yet: the previous record.
@@ -214,6 +233,8 @@ impl<'a> Runner<'a> {
         let mut lease = Lease::new(config);
         let read = route53.read_weights().await?;
         let lease_view = lease.refresh(&route53).await?.clone();
+        let owner = owner::read(&route53, &config.owner_record_name()).await?;
+        watchdog.metrics.set_ownership(owner.ownership());
         let state = match recorded_state(lease_view.record(), read.weights) {
             Some(state) => state,
             None => {
@@ -238,6 +259,7 @@ impl<'a> Runner<'a> {
             %state,
             weights = ?read.weights,
             stale = ?read.stale,
+            ownership = %owner.ownership(),
             lease_holder = ?lease_view.record().map(|r| &r.holder),
             "DR watchdog started"
         );
@@ -255,6 +277,7 @@ impl<'a> Runner<'a> {
             clock: Instant::now(),
             history: VecDeque::new(),
             route53_weights: read.written_weights(),
+            owner: Some(owner),
             pending_since: None,
             readback: None,
             was_holder: false,
@@ -312,7 +335,11 @@ impl<'a> Runner<'a> {
             status.probes.pop_front();
         }
         drop(status);
-        self.history.push_back((now, round));
+        self.history.push_back(Round {
+            at: now,
+            at_unix_ms: unix_ms_now(),
+            probes: round,
+        });
         while self.history.len() > keep {
             self.history.pop_front();
         }
@@ -350,12 +377,14 @@ impl<'a> Runner<'a> {
         }
         for &alarm in &step.alarms_raised {
             tracing::warn!(?alarm, weights = %step.weights, "DR alarm raised");
+            self.metrics.set_alarm(alarm, true);
             if holder {
                 self.notifier.alarm(alarm, true);
             }
         }
         for &alarm in &step.alarms_cleared {
             tracing::info!(?alarm, "DR alarm cleared");
+            self.metrics.set_alarm(alarm, false);
             if holder {
                 self.notifier.alarm(alarm, false);
             }
@@ -452,6 +481,16 @@ impl<'a> Runner<'a> {
                 return;
             }
         };
+        let owner = match owner::read(&self.route53, &self.config.owner_record_name()).await {
+            Ok(owner) => owner,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the ownership record after taking the lease; not writing until it works");
+                self.note_error(&error);
+                return;
+            }
+        };
+        self.metrics.set_ownership(owner.ownership());
+        self.owner = Some(owner);
         self.readback = None;
         self.route53_ok();
         self.route53_weights = read.written_weights();
@@ -460,26 +499,34 @@ impl<'a> Runner<'a> {
         }
         if let Some(state) = recorded_state(previous.as_ref(), read.weights)
             && state != self.machine.state()
-            && let Err(error) = self.adopt(state)
+            && let Err(error) = self.adopt(state, decided_since(previous.as_ref(), state))
         {
             tracing::error!(%error, "cannot adopt the recorded state");
             self.note_error(&error);
         }
     }
 
-    /// Restarts the machine in `state` and replays the probe history into it.
-    fn adopt(&mut self, state: RouteState) -> Result<()> {
-        let start = self.history.front().map_or(self.now(), |(at, _)| *at);
+    /// Restarts the machine in `state` and replays into it the probe rounds
+    /// taken after `since` (when the state was decided; all rounds when
+    /// unknown): earlier rounds are evidence that decision already answered.
+    fn adopt(&mut self, state: RouteState, since: Option<u64>) -> Result<()> {
+        let after = |round: &&Round| since.is_none_or(|since| round.at_unix_ms > since);
+        let start = self
+            .history
+            .iter()
+            .find(after)
+            .map_or(self.now(), |round| round.at);
         let mut machine = FailoverMachine::resume(self.config.failover.clone(), state, start)?;
         let mut steps = Vec::with_capacity(self.history.len());
-        for (at, round) in &self.history {
-            steps.push(machine.observe(*at, &round.observations())?);
+        for round in self.history.iter().filter(after) {
+            steps.push(machine.observe(round.at, &round.probes.observations())?);
         }
         tracing::info!(
             ours = %self.machine.state(),
             recorded = %state,
+            recorded_since_unix_ms = ?since,
             after_replay = %machine.state(),
-            rounds = self.history.len(),
+            rounds = steps.len(),
             "adopted the state the previous lease holder recorded"
         );
         self.machine = machine;
@@ -502,7 +549,17 @@ impl<'a> Runner<'a> {
                 holder: self.lease.known().map(|r| r.holder.clone()),
             });
         }
-        let changes = self.route53.weight_changes(weights)?;
+        let owner_name = self.config.owner_record_name();
+        let owner_view = match self.owner.clone() {
+            Some(view) => view,
+            None => owner::read(&self.route53, &owner_name).await?,
+        };
+        let before = owner_view.ownership();
+        let (ownership, owner_changes) =
+            owner_view.changes_for(&self.route53, &owner_name, state)?;
+        self.owner = Some(owner_view);
+        let mut changes = self.route53.weight_changes(weights)?;
+        changes.extend(owner_changes);
         let new = self.lease.next_record(now, state);
         let started = Instant::now();
         let comment = format!(
@@ -521,9 +578,14 @@ impl<'a> Runner<'a> {
                     .take()
                     .map_or(call_ms, |since| millis(since.elapsed()));
                 self.route53_weights = Some(weights);
+                self.owner = Some(OwnerView::written(ownership));
                 self.metrics.route53_writes.inc();
                 self.metrics.set_weights(weights);
+                self.metrics.set_ownership(ownership);
                 tracing::info!(%weights, %state, ?change_id, call_ms, decided_to_written_ms, "Route53 weights written");
+                if ownership != before {
+                    tracing::info!(from = %before, to = %ownership, ?change_id, "selling region moved with the weights");
+                }
                 let record = WriteRecord {
                     weights,
                     state,
@@ -546,6 +608,9 @@ impl<'a> Runner<'a> {
                 Ok(())
             }
             Err(error) => {
+                // The ownership record may be why the batch was refused:
+                // read it again before the next attempt.
+                self.owner = None;
                 match &error {
                     Error::NotLeaseHolder { holder } => {
                         tracing::warn!(
@@ -633,6 +698,9 @@ impl<'a> Runner<'a> {
         let mut status = lock(self.status);
         status.machine = Some(self.machine.status());
         status.route53_weights = self.route53_weights;
+        if let Some(owner) = &self.owner {
+            status.ownership = Some(owner.ownership());
+        }
         status.lease.held = self.holds();
         status.lease.record = known;
     }

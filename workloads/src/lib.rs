@@ -12,6 +12,7 @@ pub mod decider;
 pub mod keeper;
 pub mod lease;
 pub mod metrics;
+pub mod ownership;
 pub mod ports;
 pub mod proc_stats;
 pub mod rebuild;
@@ -49,6 +50,9 @@ pub enum Error {
         "decider {0} is running and restores the projection by itself; stop the booking consumers to rebuild by hand"
     )]
     DeciderRunning(String),
+    /// The ownership record cannot be read or is not one.
+    #[error("ownership: {0}")]
+    Ownership(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -14,6 +14,7 @@
 
 mod booking_cli;
 
+use std::io::IsTerminal as _;
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context as _;
@@ -138,6 +139,63 @@ struct ServiceArgs {
     /// Unset: `twinkle.<event>`; the operator passes `<namespace>.<name>`.
     #[arg(long, env = "TWINKLE_TOPIC_PREFIX")]
     topic_prefix: Option<String>,
+    #[command(flatten)]
+    dr: DrPairArgs,
+}
+
+/// The decider's DR pairing (booking consumer only): with `--sell-region`,
+/// it decides only while the ownership record names its region.
+#[derive(Debug, Args)]
+struct DrPairArgs {
+    /// This region in the DR pair (`primary` or `dr`). Unset: the only
+    /// region, always deciding.
+    #[arg(long, env = "TWINKLE_SELL_REGION", requires_all = ["owner_zone_id", "owner_record"], value_parser = parse_region)]
+    sell_region: Option<twinkle_dr::Region>,
+    /// Hosted zone of the ownership record.
+    #[arg(long, env = "TWINKLE_OWNER_ZONE_ID")]
+    owner_zone_id: Option<String>,
+    /// The ownership record's name (`_twinkle-dr-owner.<record>`).
+    #[arg(long, env = "TWINKLE_OWNER_RECORD")]
+    owner_record: Option<String>,
+    /// How long one read of the record proves ownership (ms).
+    #[arg(long, env = "TWINKLE_OWNER_LEASE_MS", default_value_t = 10_000)]
+    owner_lease_ms: u64,
+    /// How often the record is read (ms).
+    #[arg(long, env = "TWINKLE_OWNER_POLL_MS", default_value_t = 1_000)]
+    owner_poll_ms: u64,
+    /// Route53 endpoint override (moto in tests).
+    #[arg(long, env = "TWINKLE_ROUTE53_ENDPOINT")]
+    route53_endpoint: Option<String>,
+}
+
+fn parse_region(name: &str) -> Result<twinkle_dr::Region, String> {
+    twinkle_dr::Region::parse(name)
+        .ok_or_else(|| format!("{name:?} is not a region: primary or dr"))
+}
+
+impl DrPairArgs {
+    async fn settings(
+        self,
+    ) -> anyhow::Result<Option<twinkle_workloads::ownership::OwnershipSettings>> {
+        use twinkle_workloads::ownership::{OwnershipSettings, Route53Ownership};
+        let (Some(region), Some(zone), Some(record)) =
+            (self.sell_region, self.owner_zone_id, self.owner_record)
+        else {
+            return Ok(None);
+        };
+        let timing = twinkle_dr::OwnershipTiming {
+            lease: twinkle_dr::Millis(self.owner_lease_ms),
+            ..twinkle_dr::OwnershipTiming::default()
+        };
+        timing.validate()?;
+        let source = Route53Ownership::load(zone, record, self.route53_endpoint).await;
+        Ok(Some(OwnershipSettings {
+            region,
+            source: std::sync::Arc::new(source),
+            timing,
+            poll: std::time::Duration::from_millis(self.owner_poll_ms.max(100)),
+        }))
+    }
 }
 
 /// Reads the event to serve: a `TicketEvent` manifest (what `kubectl apply`
@@ -195,7 +253,12 @@ enum Role {
     BookingConsumer,
 }
 
-fn service(args: ServiceArgs, role: Role) -> anyhow::Result<RunOptions> {
+async fn service(args: ServiceArgs, role: Role) -> anyhow::Result<RunOptions> {
+    let ownership = if role == Role::BookingConsumer {
+        args.dr.settings().await?
+    } else {
+        None
+    };
     Ok(RunOptions {
         listen: args.listen,
         events: vec![load_event(&args.event)?],
@@ -213,6 +276,7 @@ fn service(args: ServiceArgs, role: Role) -> anyhow::Result<RunOptions> {
         holder: args.holder.unwrap_or_else(default_holder),
         group: args.group,
         topic_prefix: args.topic_prefix,
+        ownership,
     })
 }
 
@@ -229,8 +293,11 @@ async fn main() -> anyhow::Result<()> {
             .with_env_filter(filter)
             .init();
     } else {
+        // Colour only on a terminal: piped into a log collector or a
+        // file, ANSI codes are noise.
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_env_filter(filter)
             .init();
     }
@@ -266,13 +333,14 @@ async fn main() -> anyhow::Result<()> {
                 holder: format!("local-{}", std::process::id()),
                 group: "twinkle-local".to_owned(),
                 topic_prefix: None,
+                ownership: None,
             };
             (opts, true)
         }
-        Command::QueueApi(args) => (service(args, Role::QueueApi)?, false),
-        Command::QueueConsumer(args) => (service(args, Role::QueueConsumer)?, false),
-        Command::BookingApi(args) => (service(args, Role::BookingApi)?, false),
-        Command::BookingConsumer(args) => (service(args, Role::BookingConsumer)?, false),
+        Command::QueueApi(args) => (service(args, Role::QueueApi).await?, false),
+        Command::QueueConsumer(args) => (service(args, Role::QueueConsumer).await?, false),
+        Command::BookingApi(args) => (service(args, Role::BookingApi).await?, false),
+        Command::BookingConsumer(args) => (service(args, Role::BookingConsumer).await?, false),
         Command::Booking(command) => return booking_cli::run(command).await,
     };
     let first_event = opts
@@ -360,6 +428,7 @@ mod tests {
             holder: "test".to_owned(),
             group: "test".to_owned(),
             topic_prefix: None,
+            ownership: None,
         })
         .await
         .unwrap();

@@ -72,6 +72,7 @@ pub struct Metrics {
     pub queue_projection_repairs: Family<EventLabel, Counter>,
     pub queue_journal_steps: Family<EventLabel, Gauge>,
     pub queue_keeper_sessions_ended: Family<EventLabel, Counter>,
+    pub decider_owner: Family<EventLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -169,6 +170,12 @@ impl Default for Metrics {
             "1 while the projection reflects the whole outcomes log and every request accepted before its last restore was read (lookups of unknown ids answer 404, not 503), else 0",
             projection_trusted.clone(),
         );
+        let decider_owner = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "booking_decider_owner",
+            "1 while this decider's region is proven to own the event's sale (always 1 outside a DR pair), else 0: requests wait in the log",
+            decider_owner.clone(),
+        );
         let queue_projection_lag = Family::<EventLabel, Gauge>::default();
         registry.register(
             "queue_projection_lag",
@@ -200,6 +207,7 @@ impl Default for Metrics {
             queue_journal_steps,
             queue_keeper_sessions_ended,
             projection_trusted,
+            decider_owner,
             projection_lag,
             projection_repairs,
             log_invariants_hold,

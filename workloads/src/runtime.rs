@@ -56,6 +56,9 @@ pub struct RunOptions {
     /// Kafka topic prefix; `None` keeps `twinkle.<event>`. The operator sets
     /// its namespaced `<namespace>.<name>`.
     pub topic_prefix: Option<String>,
+    /// The decider's DR pairing: decide only while its region owns the
+    /// sale. `None`: one region, always decide.
+    pub ownership: Option<crate::ownership::OwnershipSettings>,
 }
 
 /// A started process; `shutdown` drains it.
@@ -212,6 +215,11 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
             sessions: store.clone(),
             metrics: metrics.clone(),
             holder: opts.holder.clone(),
+            ownership: opts
+                .ownership
+                .as_ref()
+                .map(crate::ownership::OwnershipWatch::spawn)
+                .transpose()?,
         };
         tasks.push(tokio::spawn(decider.run(log, stopped(&stop_rx))));
     }

@@ -11,6 +11,7 @@ use std::{sync::Arc, time::Duration};
 use jiff::Timestamp;
 use tokio::sync::watch;
 use twinkle_domain::{Decision, EventConfig, Slot, booking::Tally};
+use twinkle_dr::{Millis, Ownership, OwnershipTiming, Region};
 use twinkle_e2e::stack::unique;
 use twinkle_workloads::{
     backend::{
@@ -19,6 +20,7 @@ use twinkle_workloads::{
     },
     decider::Decider,
     metrics::Metrics,
+    ownership::{OwnershipSettings, OwnershipSource, OwnershipWatch},
     ports::{BookingOutcome, BookingRequest, BookingStore, Log},
 };
 
@@ -69,6 +71,14 @@ impl Harness {
     }
 
     fn spawn_decider(&self, holder: &str) -> (tokio::task::JoinHandle<()>, Arc<Metrics>) {
+        self.spawn_decider_in(holder, None)
+    }
+
+    fn spawn_decider_in(
+        &self,
+        holder: &str,
+        ownership: Option<OwnershipWatch>,
+    ) -> (tokio::task::JoinHandle<()>, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::default());
         let decider = Decider {
             event: self.event.clone(),
@@ -76,6 +86,7 @@ impl Harness {
             sessions: Arc::new(self.store.clone()),
             metrics: metrics.clone(),
             holder: holder.to_owned(),
+            ownership,
         };
         let mut stop = self.stop.subscribe();
         let task = tokio::spawn(decider.run(Box::new(self.decisions.session()), async move {
@@ -226,4 +237,105 @@ async fn a_decider_stopped_gracefully_hands_its_lease_over_at_once() {
         None,
         "released, not left to expire"
     );
+}
+
+/// The ownership record as a test sets it: a value, or unreachable.
+#[derive(Default)]
+struct ScriptedOwnership(std::sync::Mutex<Option<Ownership>>);
+
+impl ScriptedOwnership {
+    fn set(&self, value: Option<Ownership>) {
+        *self.0.lock().unwrap() = value;
+    }
+}
+
+#[async_trait::async_trait]
+impl OwnershipSource for ScriptedOwnership {
+    async fn read(&self) -> twinkle_workloads::Result<Ownership> {
+        (*self.0.lock().unwrap())
+            .ok_or_else(|| twinkle_workloads::Error::Ownership("unreachable (test)".into()))
+    }
+}
+
+/// How many requests the log has decided.
+async fn decided(h: &Harness) -> usize {
+    h.log_tally().await.decided.len()
+}
+
+/// The gate in the decider (the rules themselves are proved in
+/// `twinkle-dr`): requests wait in the log while another region owns the
+/// sale, are decided once ownership moves here and the previous owner's
+/// lease has run out, and wait again once ownership can no longer be
+/// confirmed.
+#[tokio::test]
+async fn a_decider_decides_only_while_its_region_owns_the_sale() {
+    let h = Harness::new(100);
+    let source = Arc::new(ScriptedOwnership::default());
+    source.set(Some(Ownership {
+        region: Region::Dr,
+        epoch: 1,
+    }));
+    // A 3 s lease the decider re-confirms every 100 ms; it decides while
+    // more than the 2 s budget of it is left.
+    let timing = OwnershipTiming {
+        lease: Millis(3_000),
+        margin: Millis(100),
+    };
+    let watch = OwnershipWatch::spawn(&OwnershipSettings {
+        region: Region::Primary,
+        source: source.clone(),
+        timing,
+        poll: Duration::from_millis(100),
+    })
+    .unwrap();
+    let (decider, metrics) = h.spawn_decider_in("seoul", Some(watch));
+    let first: Vec<BookingRequest> = (0..10).map(|i| request(&h.event, i)).collect();
+    h.requests.append_all(&first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(decided(&h).await, 0, "the DR region owns the sale");
+    assert!(
+        metrics.render().contains("twinkle_booking_decider_owner{"),
+        "{}",
+        metrics.render()
+    );
+
+    // Failback: ours at epoch 2. The previous owner may decide for one
+    // lease after we first see it, so nothing is decided before that.
+    let moved = tokio::time::Instant::now();
+    source.set(Some(Ownership {
+        region: Region::Primary,
+        epoch: 2,
+    }));
+    let deadline = moved + Duration::from_secs(10);
+    while decided(&h).await < 10 {
+        assert!(tokio::time::Instant::now() < deadline, "never decided");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let waited = moved.elapsed();
+    assert!(
+        waited >= Duration::from_millis(3_100),
+        "decided {waited:?} after the move, before the old owner's lease ran out"
+    );
+
+    // Cut off from the record: the last confirmation runs out and the
+    // requests that arrive afterwards wait.
+    source.set(None);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let later: Vec<BookingRequest> = (10..20).map(|i| request(&h.event, i)).collect();
+    h.requests.append_all(&later).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(decided(&h).await, 10, "decided while unconfirmed");
+
+    // Reachable again, still ours: deciding resumes at once (same epoch).
+    source.set(Some(Ownership {
+        region: Region::Primary,
+        epoch: 2,
+    }));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while decided(&h).await < 20 {
+        assert!(tokio::time::Instant::now() < deadline, "did not resume");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    h.stop.send(true).unwrap();
+    decider.await.unwrap();
 }

@@ -228,6 +228,7 @@ async fn places_and_admissions_survive_flushall_and_a_killed_keeper() {
         holder: unique("api"),
         group: group.clone(),
         topic_prefix: None,
+        ownership: None,
     })
     .await
     .unwrap();

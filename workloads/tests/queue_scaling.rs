@@ -62,6 +62,7 @@ async fn admission_is_single_and_survives_the_leader_dying() {
         holder: unique("pod-b"),
         group: support::group(&id),
         topic_prefix: None,
+        ownership: None,
     })
     .await
     .unwrap();

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use twinkle_dr::{Alarm, Command, RouteState, Weights};
+use twinkle_watchdog::metrics::AlarmLabels;
 
 use crate::support::*;
 
@@ -186,5 +187,21 @@ async fn all_targets_down_keeps_weights_and_raises_the_alarm() {
         "{alarms:?}"
     );
     assert!(h.sink.received("provision").is_empty());
+    let no_healthy_target = || {
+        wd.watchdog
+            .metrics()
+            .alarm
+            .get_or_create(&AlarmLabels {
+                alarm: "noHealthyTarget",
+                target: "",
+            })
+            .get()
+    };
+    assert_eq!(no_healthy_target(), 1, "twinkle_dr_alarm is raised");
+    h.targets.primary.set_healthy(true);
+    wait_for("alarm metric cleared", Duration::from_secs(5), || async {
+        (no_healthy_target() == 0).then_some(())
+    })
+    .await;
     wd.stop().await;
 }

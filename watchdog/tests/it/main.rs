@@ -10,6 +10,7 @@ mod drill;
 mod flapping;
 mod lease;
 mod operator;
+mod ownership;
 mod probes;
 mod support;
 mod throttling;

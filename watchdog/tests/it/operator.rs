@@ -107,3 +107,69 @@ async fn failback_is_refused_while_the_primary_is_down() {
     assert_eq!(h.weights().await, Some(Weights::new(0, 100, 0)));
     assert!(h.front.weight_writes().is_empty());
 }
+
+/// The outside drill's finding: `dr failback` soon after the primary
+/// recovered was undone, because the running watchdog, re-taking the lease,
+/// replayed its probe rounds of the outage on top of `normal`. Rounds from
+/// before the recorded decision must not be replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failback_soon_after_recovery_is_not_undone() {
+    let h = Harness::new(true, true, true).await;
+    let wd = h.spawn(h.config("running"));
+    wd.wait_ready().await;
+
+    h.targets.primary.set_healthy(false);
+    h.wait_weights(Weights::new(0, 100, 0), Duration::from_secs(10))
+        .await;
+    h.targets.primary.set_healthy(true);
+    wait_for(
+        "running watchdog sees the primary up again",
+        Duration::from_secs(5),
+        || async { wd.primary_up().then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        wd.status().machine.map(|m| m.state),
+        Some(RouteState::DrEks),
+        "failback is manual: the watchdog stays in DR"
+    );
+    let outage_writes = h.front.weight_writes().len();
+
+    // Well within the history of probe rounds (50 × 150 ms) that still
+    // holds the outage.
+    let cli_config = h.config("cli");
+    let clients = h.clients(&cli_config);
+    let outcome = manual_command(&cli_config, &clients, Command::FailbackToPrimary)
+        .await
+        .unwrap();
+    assert_eq!(outcome.state, RouteState::Normal);
+    wait_for(
+        "running watchdog re-takes the lease in normal",
+        Duration::from_secs(5),
+        || async {
+            let s = wd.status();
+            (s.lease.held
+                && s.lease.record.as_ref().map(|r| r.holder.as_str()) == Some("running")
+                && s.machine
+                    .as_ref()
+                    .is_some_and(|m| m.state == RouteState::Normal))
+            .then_some(())
+        },
+    )
+    .await;
+
+    // Longer than failuresToDown rounds plus the dwell: a replayed outage
+    // would have moved traffic away again by now.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(h.weights().await, Some(Weights::new(100, 0, 0)));
+    assert_eq!(
+        wd.status().machine.map(|m| m.state),
+        Some(RouteState::Normal)
+    );
+    let after: Vec<_> = h.front.weight_writes()[outage_writes..]
+        .iter()
+        .map(|b| b.lease_holder.clone())
+        .collect();
+    assert_eq!(after, [Some("cli".to_owned())], "only the failback wrote");
+    wd.stop().await;
+}

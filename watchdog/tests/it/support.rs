@@ -340,6 +340,8 @@ pub struct Batch {
     pub weights: BTreeMap<String, u8>,
     /// Holder of the lease value the batch CREATEs, if any.
     pub lease_holder: Option<String>,
+    /// The ownership value (`region=… epoch=…`) the batch CREATEs, if any.
+    pub ownership: Option<String>,
     /// Answered by moto with 2xx (else faulted or rejected).
     pub applied: bool,
     pub fault: Option<String>,
@@ -644,9 +646,17 @@ async fn handle(
                 .split(' ')
                 .find_map(|f| f.strip_prefix("holder=").map(str::to_owned))
         });
+    let ownership = changes
+        .iter()
+        .filter(|c| c.action == "CREATE" && c.record_type == "TXT")
+        .flat_map(|c| c.values.iter())
+        .map(|v| v.trim_matches('"'))
+        .find(|v| v.starts_with("region="))
+        .map(str::to_owned);
     let mut batch = Batch {
         weights,
         lease_holder,
+        ownership,
         applied: false,
         fault: None,
     };

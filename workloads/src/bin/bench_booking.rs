@@ -265,6 +265,7 @@ async fn main() -> anyhow::Result<()> {
         holder: "bench".to_owned(),
         group: format!("bench-{}", std::process::id()),
         topic_prefix: None,
+        ownership: None,
     })
     .await?;
     let base = format!("http://{}", running.addr);

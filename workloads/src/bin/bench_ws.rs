@@ -153,6 +153,7 @@ async fn serve_twinkle() -> anyhow::Result<(SocketAddr, Box<dyn FnOnce() -> Stop
         holder: "bench".to_owned(),
         group: format!("bench-ws-{}", std::process::id()),
         topic_prefix: None,
+        ownership: None,
     })
     .await?;
     let addr = running.addr;

@@ -23,6 +23,7 @@ use std::{sync::Arc, time::Duration};
 use jiff::Timestamp;
 use tokio::time::Instant;
 use twinkle_domain::{EventConfig, Ledger};
+use twinkle_dr::Verdict;
 
 use prometheus_client::metrics::counter::Counter;
 
@@ -32,6 +33,7 @@ use crate::lease::{Take, Writer};
 use crate::{
     Error, Result,
     metrics::{DecisionLabels, Metrics},
+    ownership::OwnershipWatch,
     ports::{
         BookingOutcome, BookingRequest, BookingStore, DecisionLog, LogEnd, ProjectedDecision,
         Projection, QueueStore,
@@ -110,6 +112,8 @@ pub struct Decider {
     pub metrics: Arc<Metrics>,
     /// Identity in the decider lease (pod name).
     pub holder: String,
+    /// In a DR pair: whether this region sells now. `None`: always.
+    pub ownership: Option<OwnershipWatch>,
 }
 
 impl std::fmt::Debug for Decider {
@@ -191,6 +195,7 @@ impl Decider {
             _ => Some(Doubt::after_restore(true)),
         };
         let mut whole = false;
+        let mut owner_was: Option<Verdict> = None;
         loop {
             if checked.is_none_or(|at| at.elapsed() >= PROJECTION_CHECK) {
                 self.observe_ledger(&ledger);
@@ -223,6 +228,11 @@ impl Decider {
                 .projection_trusted
                 .get_or_create(&Metrics::label(&event.id))
                 .set(i64::from(doubt.is_none()));
+            if !self.owns(&mut owner_was) {
+                // Requests wait in the log until this region sells again.
+                tokio::time::sleep(READ_WAIT).await;
+                continue;
+            }
             let batch = log.next_batch(MAX_BATCH, READ_WAIT).await?;
             if batch.is_empty() {
                 continue;
@@ -260,6 +270,39 @@ impl Decider {
                 doubt = Some(d);
             }
         }
+    }
+
+    /// Whether this region may decide the next batch; logs each change of
+    /// verdict kind.
+    fn owns(&self, was: &mut Option<Verdict>) -> bool {
+        let Some(watch) = &self.ownership else {
+            return true;
+        };
+        let (ok, verdict) = watch.may_decide_batch();
+        self.metrics
+            .decider_owner
+            .get_or_create(&Metrics::label(&self.event.id))
+            .set(i64::from(ok));
+        let kind = |v: &Verdict| std::mem::discriminant(v);
+        if was.as_ref().map(kind) != Some(kind(&verdict)) {
+            let event = &self.event.id;
+            match verdict {
+                Verdict::Owner { epoch, .. } => {
+                    tracing::info!(%event, epoch, "this region owns the sale: deciding")
+                }
+                Verdict::NotOwner { owner } => {
+                    tracing::info!(%event, %owner, "another region owns the sale: requests wait in the log")
+                }
+                Verdict::Handover { epoch, .. } => {
+                    tracing::info!(%event, epoch, "ownership moved here: waiting out the previous owner's lease")
+                }
+                Verdict::Unconfirmed => {
+                    tracing::warn!(%event, "ownership not confirmed recently: not deciding")
+                }
+            }
+        }
+        *was = Some(verdict);
+        ok
     }
 
     /// Decides a batch against the ledger; returns the fresh decisions (a

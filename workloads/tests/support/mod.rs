@@ -79,6 +79,7 @@ pub async fn start(kind: Kind, event: EventConfig, web: WebConfig) -> Running {
         holder: unique("pod"),
         group: group(&id),
         topic_prefix: None,
+        ownership: None,
     })
     .await
     .unwrap();

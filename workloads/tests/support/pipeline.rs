@@ -95,6 +95,7 @@ impl Pipeline {
             holder: unique("api"),
             group: group.clone(),
             topic_prefix: None,
+            ownership: None,
         })
         .await
         .unwrap();

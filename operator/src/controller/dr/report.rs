@@ -435,6 +435,7 @@ mod tests {
                     holder: "op-0:ns.e".into(),
                     expires_unix_ms: NOW + 20_000,
                     state: Some(m.state()),
+                    since_unix_ms: None,
                 }),
             },
             ..WatchdogStatus::default()
@@ -603,6 +604,7 @@ mod tests {
             holder: "sg-ecs-watchdog".into(),
             expires_unix_ms: NOW + 10_000,
             state: Some(RouteState::OverrideDrEcs),
+            since_unix_ms: None,
         });
         let r = report(&view(&s, Pin::None));
         assert_eq!(
