@@ -7,33 +7,12 @@
 
 use std::path::Path;
 
-use aws_sdk_route53::config::{Credentials, Region};
 use axum::{Router, routing::get};
 use twinkle_e2e::stack::{Stack, unique};
 
 async fn create_zone(stack: &Stack) -> (String, String) {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&stack.route53_endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
-    let r53 = aws_sdk_route53::Client::new(&config);
-    let name = format!("{}.example.", unique("drcli"));
-    let zone = r53
-        .create_hosted_zone()
-        .name(&name)
-        .caller_reference(unique("ref"))
-        .send()
-        .await
-        .unwrap();
-    let id = zone
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
-    (id, format!("tickets.{name}"))
+    let zone = twinkle_e2e::route53::create_zone(stack, "drcli").await;
+    (zone.id, zone.record)
 }
 
 async fn healthy_target() -> String {

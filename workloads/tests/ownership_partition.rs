@@ -59,31 +59,23 @@ fn spawn_decider(
         redis_db,
         route53,
     } = *at;
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_twinkle"))
-        .args(["booking-consumer", "--listen", "127.0.0.1:0"])
-        .arg("--event")
-        .arg(dir.join("event.json"))
-        .arg("--token-secret-file")
-        .arg(dir.join("secret"))
-        .args(["--kafka", &stack.kafka_bootstrap])
-        .args(["--redis", &format!("{}/{redis_db}", stack.redis_url)])
-        .args(["--group", &unique(region)])
-        .args(["--topic-prefix", topics_prefix])
-        .args(["--sell-region", region, "--owner-zone-id", zone])
-        .args(["--owner-record", owner_record])
-        .args(["--owner-lease-ms", &LEASE_MS.to_string()])
-        .args(["--owner-poll-ms", "200"])
-        .env("TWINKLE_ROUTE53_ENDPOINT", route53)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env(
-            "RUST_LOG",
-            std::env::var("TT_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+    support::role_command(
+        "booking-consumer",
+        dir,
+        &stack.kafka_bootstrap,
+        &format!("{}/{redis_db}", stack.redis_url),
+        &unique(region),
+    )
+    .args(["--topic-prefix", topics_prefix])
+    .args(["--sell-region", region, "--owner-zone-id", zone])
+    .args(["--owner-record", owner_record])
+    .args(["--owner-lease-ms", &LEASE_MS.to_string()])
+    .args(["--owner-poll-ms", "200"])
+    .env("TWINKLE_ROUTE53_ENDPOINT", route53)
+    .env("AWS_ACCESS_KEY_ID", "testing")
+    .env("AWS_SECRET_ACCESS_KEY", "testing")
+    .spawn()
+    .unwrap()
 }
 
 fn request(event: &EventConfig, region: &str, i: usize) -> BookingRequest {

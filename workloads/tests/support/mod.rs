@@ -112,7 +112,21 @@ pub fn spawn_role(
     redis: &str,
     group: &str,
 ) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_twinkle"))
+    role_command(role, dir, kafka, redis, group)
+        .spawn()
+        .unwrap()
+}
+
+/// The command [`spawn_role`] runs, for a test to add flags to.
+pub fn role_command(
+    role: &str,
+    dir: &std::path::Path,
+    kafka: &str,
+    redis: &str,
+    group: &str,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_twinkle"));
+    command
         .args([role, "--listen", "127.0.0.1:0"])
         .arg("--event")
         .arg(dir.join("event.json"))
@@ -124,9 +138,8 @@ pub fn spawn_role(
             std::env::var("TT_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+        .kill_on_drop(true);
+    command
 }
 
 /// The consumer-group prefix every process of one test event shares (as
