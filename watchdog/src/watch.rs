@@ -578,7 +578,12 @@ impl<'a> Runner<'a> {
                     .take()
                     .map_or(call_ms, |since| millis(since.elapsed()));
                 self.route53_weights = Some(weights);
-                self.owner = Some(OwnerView::written(ownership));
+                // Only a batch that moved ownership wrote the record: one
+                // that did not must leave an absent record absent (a later
+                // DELETE of it would be refused).
+                if ownership != before {
+                    self.owner = Some(OwnerView::written(ownership));
+                }
                 self.metrics.route53_writes.inc();
                 self.metrics.set_weights(weights);
                 self.metrics.set_ownership(ownership);
