@@ -90,15 +90,15 @@ pub async fn manual_command(
     tracing::info!(?command, from = %state, to = %machine.state(), "operator command");
 
     let recorded = view.record().and_then(|r| r.state);
-    let (ownership, owner_changes) =
-        owner_view.changes_for(&route53, &owner_name, machine.state())?;
+    let (owner_after, owner_changes) =
+        owner_view.moved_by(&route53, &owner_name, machine.state())?;
     let needs_write = read.weights != Some(machine.weights())
         || recorded != Some(machine.state())
         || !owner_changes.is_empty();
     let mut outcome = ManualOutcome {
         state: machine.state(),
         weights: machine.weights(),
-        ownership,
+        ownership: owner_after.ownership(),
         transitions,
         previous_holder: view.record().map(|r| r.holder.clone()),
         change_id: None,

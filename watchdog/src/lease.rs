@@ -59,6 +59,11 @@ pub struct LeaseRecord {
 }
 
 impl LeaseRecord {
+    /// When `state` was first recorded, if this record records it.
+    pub fn since_for(&self, state: RouteState) -> Option<u64> {
+        self.since_unix_ms.filter(|_| self.state == Some(state))
+    }
+
     /// The TXT value, quoted as Route53 requires.
     pub fn to_txt(&self) -> String {
         let state = self
@@ -220,8 +225,7 @@ impl Lease {
     /// while it records the same state, else now.
     fn since_for(&self, state: RouteState, now_unix_ms: u64) -> u64 {
         self.known()
-            .filter(|r| r.state == Some(state))
-            .and_then(|r| r.since_unix_ms)
+            .and_then(|r| r.since_for(state))
             .unwrap_or(now_unix_ms)
     }
 

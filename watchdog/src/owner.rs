@@ -39,34 +39,32 @@ impl OwnerView {
         }
     }
 
-    /// The changes that move ownership along with a write of `state`'s
-    /// weights: none while the same region sells.
-    pub fn changes_for(
+    /// What a write of `state`'s weights does to ownership: the changes to
+    /// put in its batch (none while the same region sells) and the view once
+    /// that batch has applied (this one when nothing moves, so an absent
+    /// record stays absent).
+    pub fn moved_by(
         &self,
         route53: &Route53,
         name: &str,
         state: RouteState,
-    ) -> Result<(Ownership, Vec<Change>)> {
+    ) -> Result<(OwnerView, Vec<Change>)> {
         let next = self.ownership().after(state);
         if next == self.ownership() {
-            return Ok((next, Vec::new()));
+            return Ok((self.clone(), Vec::new()));
         }
         let mut changes = Vec::with_capacity(2);
         if let OwnerView::Present { raw, ttl, .. } = self {
             changes.push(route53.txt_change(ChangeAction::Delete, name, *ttl, raw)?);
         }
-        changes.push(route53.txt_change(ChangeAction::Create, name, OWNER_TTL, &next.to_txt())?);
-        Ok((next, changes))
-    }
-
-    /// The view after a batch with [`OwnerView::changes_for`]'s changes
-    /// applied.
-    pub fn written(ownership: Ownership) -> OwnerView {
-        OwnerView::Present {
-            ownership,
-            raw: ownership.to_txt(),
+        let raw = next.to_txt();
+        changes.push(route53.txt_change(ChangeAction::Create, name, OWNER_TTL, &raw)?);
+        let written = OwnerView::Present {
+            ownership: next,
+            raw,
             ttl: OWNER_TTL,
-        }
+        };
+        Ok((written, changes))
     }
 }
 

@@ -47,13 +47,6 @@ pub(crate) fn recorded_state(
         .or_else(|| RouteState::from_weights(weights))
 }
 
-/// When the previous holder decided `state`, if its record says so.
-fn decided_since(lease: Option<&LeaseRecord>, state: RouteState) -> Option<u64> {
-    lease
-        .filter(|r| r.state == Some(state))
-        .and_then(|r| r.since_unix_ms)
-}
-
 /// A running watchdog's handle: `run` it on one task, ask it for `status`
 /// or give it a `command` from others.
 pub struct Watchdog {
@@ -499,7 +492,8 @@ impl<'a> Runner<'a> {
         }
         if let Some(state) = recorded_state(previous.as_ref(), read.weights)
             && state != self.machine.state()
-            && let Err(error) = self.adopt(state, decided_since(previous.as_ref(), state))
+            && let Err(error) =
+                self.adopt(state, previous.as_ref().and_then(|r| r.since_for(state)))
         {
             tracing::error!(%error, "cannot adopt the recorded state");
             self.note_error(&error);
@@ -555,8 +549,9 @@ impl<'a> Runner<'a> {
             None => owner::read(&self.route53, &owner_name).await?,
         };
         let before = owner_view.ownership();
-        let (ownership, owner_changes) =
-            owner_view.changes_for(&self.route53, &owner_name, state)?;
+        let (owner_after, owner_changes) =
+            owner_view.moved_by(&self.route53, &owner_name, state)?;
+        let ownership = owner_after.ownership();
         self.owner = Some(owner_view);
         let mut changes = self.route53.weight_changes(weights)?;
         changes.extend(owner_changes);
@@ -578,12 +573,7 @@ impl<'a> Runner<'a> {
                     .take()
                     .map_or(call_ms, |since| millis(since.elapsed()));
                 self.route53_weights = Some(weights);
-                // Only a batch that moved ownership wrote the record: one
-                // that did not must leave an absent record absent (a later
-                // DELETE of it would be refused).
-                if ownership != before {
-                    self.owner = Some(OwnerView::written(ownership));
-                }
+                self.owner = Some(owner_after);
                 self.metrics.route53_writes.inc();
                 self.metrics.set_weights(weights);
                 self.metrics.set_ownership(ownership);
