@@ -224,6 +224,25 @@ pub async fn ever_admitted(base: &str, event: &str, tickets: &[String]) -> usize
     n
 }
 
+/// The place of a customer still waiting, read in one request and dated at
+/// the middle of it. The last in line's place shrinks by one per admission,
+/// so two samples give the admission rate: sharper on a loaded machine than
+/// counting many statuses one by one, which smears a sample over a second.
+pub async fn place_of(base: &str, event: &str, ticket: &str) -> (u64, std::time::Instant) {
+    let start = std::time::Instant::now();
+    let s = status(base, event, ticket).await;
+    let place = s["position"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{ticket} is no longer waiting: {s}"));
+    (place, start + start.elapsed() / 2)
+}
+
+/// Admissions per second between two `place_of` samples of one customer.
+#[allow(clippy::cast_precision_loss)]
+pub fn admission_rate(a: (u64, std::time::Instant), b: (u64, std::time::Instant)) -> f64 {
+    a.0.saturating_sub(b.0) as f64 / (b.1 - a.1).as_secs_f64()
+}
+
 /// Polls until `check` holds or the timeout passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where
