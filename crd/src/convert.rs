@@ -74,6 +74,12 @@ impl TryFrom<&TicketEvent> for EventConfig {
                     .as_ref()
                     .map_or(DEFAULT_PRE_QUEUE_WINDOW, |d| d.get()),
             },
+            dr_reserve_per_slot: spec
+                .dr
+                .as_ref()
+                .and_then(|dr| dr.reserve_per_slot)
+                .map(|seats| count("dr.reservePerSlot", seats))
+                .transpose()?,
         };
         config.validate().map_err(|e| fail(e.to_string()))?;
         Ok(config)

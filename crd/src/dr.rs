@@ -50,6 +50,15 @@ pub struct Dr {
     #[x_kube(validation = Rule::new("self.primary + self.drEks + self.drEcs > 0")
         .message("manualOverride needs at least one positive weight"))]
     pub manual_override: Option<Weights>,
+    /// Seats per slot the DR region leaves unsold while it sells, for what
+    /// the primary may have confirmed in its last moments without those
+    /// decisions having replicated. Unset: derived at takeover from the
+    /// primary's confirmation rate over its last 10 s of replicated
+    /// decisions times a 2 s replication lag budget, rounded up (0 if it
+    /// sold nothing). The primary always sells every seat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1_000_000))]
+    pub reserve_per_slot: Option<i32>,
 }
 
 fn default_ttl() -> i32 {

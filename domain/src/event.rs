@@ -161,6 +161,13 @@ pub struct EventConfig {
     pub slots: Vec<Slot>,
     pub per_customer_limit: u32,
     pub queue: QueueConfig,
+    /// Seats per slot the DR region holds back while it sells, for what the
+    /// primary may have confirmed without its decisions having replicated
+    /// (see `Ledger::hold_back`); `None`: derived at takeover from the
+    /// primary's last decision rate ([`crate::ledger::derived_reserve`]).
+    /// The primary sells every seat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dr_reserve_per_slot: Option<u32>,
 }
 
 impl EventConfig {

@@ -12,13 +12,43 @@
 //!                               └──project (watermark = decisions)──▶ Redis
 //! ```
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
+
+use jiff::Timestamp;
 
 use crate::{
     Decision,
     booking::{self, Decided, Tally},
     event::{QueueId, RequestId, Slot, SlotId},
 };
+
+/// The replication lag the derived DR reserve covers: MirrorMaker 2's
+/// steady lag measured here is well under a second (BENCHMARKS.md); twice
+/// that margin again for a loaded link.
+pub const REPLICATION_LAG_BUDGET: Duration = Duration::from_secs(2);
+/// The window the primary's decision rate is measured over, ending at its
+/// last replicated decision.
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+/// The reserve per slot a DR region holds back when none is configured:
+/// the primary's confirmations per second over the [`RATE_WINDOW`] before
+/// its last replicated decision, times the [`REPLICATION_LAG_BUDGET`],
+/// rounded up. Every seat confirmed in the lag may be in one slot, so the
+/// whole amount is held in each. `confirmed_at`: when each replicated
+/// confirmation was decided.
+pub fn derived_reserve(confirmed_at: &[Timestamp]) -> u32 {
+    let Some(last) = confirmed_at.iter().max() else {
+        return 0;
+    };
+    let from = last
+        .checked_sub(RATE_WINDOW)
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let recent = confirmed_at.iter().filter(|t| **t > from).count();
+    let per_second = recent as f64 / RATE_WINDOW.as_secs_f64();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let reserve = (per_second * REPLICATION_LAG_BUDGET.as_secs_f64()).ceil() as u32;
+    reserve
+}
 
 /// What deciding one request did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +65,8 @@ pub struct Verdict {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     capacity: BTreeMap<SlotId, u32>,
+    /// Seats per slot this ledger will not sell (see [`Ledger::hold_back`]).
+    reserve: u32,
     tally: Tally,
 }
 
@@ -43,8 +75,21 @@ impl Ledger {
     pub fn new(slots: &[Slot]) -> Self {
         Self {
             capacity: slots.iter().map(|s| (s.id.clone(), s.capacity)).collect(),
+            reserve: 0,
             tally: Tally::default(),
         }
+    }
+
+    /// Holds back `seats` per slot: fresh requests see each slot as that
+    /// much smaller. The DR region decides with a reserve for what the
+    /// primary may have confirmed without its decisions having replicated
+    /// yet: those seats stay unsold here, so merging both histories cannot
+    /// exceed a slot's capacity while the unreplicated tail stays within
+    /// the reserve.
+    #[must_use]
+    pub fn hold_back(mut self, seats: u32) -> Self {
+        self.reserve = seats;
+        self
     }
 
     /// Adds one decision read back from the log (the replay at start).
@@ -77,10 +122,9 @@ impl Ledger {
             .get(slot)
             .copied()
             .unwrap_or(0);
-        let remaining = self
-            .capacity
-            .get(slot)
-            .map_or(0, |capacity| capacity.saturating_sub(sold));
+        let remaining = self.capacity.get(slot).map_or(0, |capacity| {
+            capacity.saturating_sub(self.reserve).saturating_sub(sold)
+        });
         let decision = booking::decide(remaining, mine(&self.tally), per_customer_limit);
         self.tally.add(
             request.clone(),
@@ -136,6 +180,59 @@ mod tests {
 
     fn decide(l: &mut Ledger, r: &str, c: &str, s: &str, limit: u32) -> Verdict {
         l.decide(&id(r), &id(c), &id(s), limit)
+    }
+
+    #[test]
+    fn the_derived_reserve_is_the_last_confirmation_rate_times_the_lag_budget() {
+        let t0: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let at = |ms: i64| {
+            t0.checked_add(jiff::SignedDuration::from_millis(ms))
+                .unwrap()
+        };
+        assert_eq!(derived_reserve(&[]), 0);
+        // 50 confirmations in the last 10 s (5/s) × 2 s = 10 seats; the 30
+        // older ones are outside the window.
+        let mut times: Vec<Timestamp> = (0..30).map(|i| at(i * 10)).collect();
+        times.extend((0..50).map(|i| at(60_000 + i * 200)));
+        assert_eq!(derived_reserve(&times), 10);
+        // One confirmation: 0.1/s × 2 s rounds up to one seat.
+        assert_eq!(derived_reserve(&[t0]), 1);
+    }
+
+    #[test]
+    fn a_reserve_leaves_seats_unsold_and_replayed_sales_count_against_it() {
+        let mut l = ledger(&[("a", 5), ("b", 2)]).hold_back(2);
+        // Replayed from the primary: 2 confirmed in a.
+        for (r, c) in [("p1", "x1"), ("p2", "x2")] {
+            l.replay(
+                id(r),
+                Decided {
+                    customer: id(c),
+                    slot: id("a"),
+                    decision: Decision::Confirmed,
+                },
+            );
+        }
+        // 5 - 2 (reserve) - 2 (sold) = 1 seat left in a.
+        assert_eq!(
+            decide(&mut l, "r1", "c1", "a", 1).decision,
+            Decision::Confirmed
+        );
+        assert_eq!(
+            decide(&mut l, "r2", "c2", "a", 1).decision,
+            Decision::SoldOut
+        );
+        // A reserve as large as the slot sells nothing there.
+        assert_eq!(
+            decide(&mut l, "r3", "c3", "b", 1).decision,
+            Decision::SoldOut
+        );
+        // A decision replayed before is returned, reserve or not.
+        assert_eq!(
+            decide(&mut l, "p1", "x1", "a", 1).decision,
+            Decision::Confirmed
+        );
+        assert!(!decide(&mut l, "p1", "x1", "a", 1).fresh);
     }
 
     #[test]

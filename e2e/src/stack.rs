@@ -7,8 +7,11 @@ use crate::{Error, Result};
 /// Addresses and tools of the running test stack.
 #[derive(Debug, Clone)]
 pub struct Stack {
-    /// Kafka bootstrap servers (`host:port`).
+    /// Kafka bootstrap servers (`host:port`): Seoul's cluster.
     pub kafka_bootstrap: String,
+    /// Singapore's Kafka cluster, which MirrorMaker 2 replicates the topics
+    /// of `dr-*` events into, names kept.
+    pub kafka_dr_bootstrap: String,
     /// Redis URL (`redis://host:port`).
     pub redis_url: String,
     /// kubeconfig of the real kube-apiserver (also exported as `KUBECONFIG`).
@@ -34,6 +37,7 @@ impl Stack {
     pub fn from_env() -> Result<Self> {
         Ok(Self {
             kafka_bootstrap: var("TT_KAFKA_BOOTSTRAP")?,
+            kafka_dr_bootstrap: var("TT_KAFKA_DR_BOOTSTRAP")?,
             redis_url: var("TT_REDIS_URL")?,
             kubeconfig: var("KUBECONFIG")?.into(),
             kubectl: var("TT_KUBECTL")?.into(),

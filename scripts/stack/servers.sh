@@ -5,9 +5,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 K8S_BIN="$TT_CACHE/k8s-$K8S_VERSION/bin"
 KAFKA_HOME="$TT_CACHE/kafka-$KAFKA_VERSION"
+MIRROR_HOME="$TT_CACHE/mirror-$KAFKA_VERSION"
 MOTO_VENV="$TT_CACHE/venv-moto-$MOTO_VERSION"
 PKI="$TT_RUN/pki"
-SERVERS=(redis kafka etcd apiserver controller-manager moto)
+SERVERS=(redis kafka kafka-dr mirror etcd apiserver controller-manager moto)
 
 pidfile() { echo "$TT_RUN/$1.pid"; }
 logfile() { echo "$TT_RUN/$1.log"; }
@@ -55,15 +56,14 @@ health_redis() { [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]];
 version_redis() { redis-cli -p "$REDIS_PORT" info server | tr -d '\r' | awk -F: '/^redis_version/{print "Redis " $2}'; }
 
 # ---------- Apache Kafka, KRaft, combined broker+controller ----------
-KAFKA_JAVA=(java -Xms256m -Xmx768m -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$TT_RUN/kafka/log4j2.yaml")
+# Two clusters: `kafka` (Seoul, the primary region) and `kafka-dr`
+# (Singapore), each one broker that is also its own controller.
+KAFKA_JAVA=(java -Xms256m -Xmx768m -cp "$KAFKA_HOME/libs/*")
 kafka_java() { "${KAFKA_JAVA[@]}" "$@"; }
-start_kafka() {
-  local dir="$TT_RUN/kafka"
-  if [[ ! -f "$dir/data/meta.properties" ]]; then
-    mkdir -p "$dir/data"
-    # Quiet broker; but keep the two lines the stack reads: the version and
-    # "Kafka Server started" (the health signal).
-    cat >"$dir/log4j2.yaml" <<'YAML'
+# Quiet logs; but keep the lines the stack reads: the version and the
+# "... started" health signal.
+kafka_log4j() {
+  cat >"$1" <<'YAML'
 Configuration:
   Appenders:
     Console:
@@ -81,12 +81,19 @@ Configuration:
       - name: kafka.server.KafkaRaftServer
         level: INFO
 YAML
+}
+# start_broker NAME PORT CONTROLLER_PORT
+start_broker() {
+  local name=$1 port=$2 controller=$3 dir="$TT_RUN/$1"
+  if [[ ! -f "$dir/data/meta.properties" ]]; then
+    mkdir -p "$dir/data"
+    kafka_log4j "$dir/log4j2.yaml"
     cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.quorum.bootstrap.servers=127.0.0.1:$controller
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$dir/data
@@ -102,14 +109,86 @@ group.initial.rebalance.delay.ms=0
 delete.topic.enable=true
 PROPS
     kafka_java kafka.tools.StorageTool format --standalone -t "$(kafka_java kafka.tools.StorageTool random-uuid | tail -1)" \
-      -c "$dir/server.properties" >>"$(logfile kafka)" 2>&1 || { log_tail "$(logfile kafka)"; die "kafka storage format"; }
+      -c "$dir/server.properties" >>"$(logfile "$name")" 2>&1 || { log_tail "$(logfile "$name")"; die "$name storage format"; }
   fi
-  spawn kafka "${KAFKA_JAVA[@]}" kafka.Kafka "$dir/server.properties"
+  spawn "$name" "${KAFKA_JAVA[@]}" -Dlog4j2.configurationFile="$dir/log4j2.yaml" kafka.Kafka "$dir/server.properties"
 }
 # Only the log since the latest start counts: a restart appends to the same file.
 since_last_start() { awk '/^=== .* starting: /{buf=""} {buf = buf $0 "\n"} END{printf "%s", buf}' "$(logfile "$1")"; }
-health_kafka() { port_open "$KAFKA_PORT" && since_last_start kafka | grep -q "Kafka Server started"; }
-version_kafka() { grep -m1 -o "Kafka version: [^ ]*" "$(logfile kafka)" | awk '{print "Apache Kafka " $3}'; }
+health_broker() { port_open "$2" && since_last_start "$1" | grep -q "Kafka Server started"; }
+version_broker() { grep -m1 -o "Kafka version: [^ ]*" "$(logfile "$1")" | awk -v n="$1" '{print "Apache Kafka " $3 " (" n ")"}'; }
+
+start_kafka() { start_broker kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; }
+health_kafka() { health_broker kafka "$KAFKA_PORT"; }
+version_kafka() { version_broker kafka; }
+start_kafka-dr() { start_broker kafka-dr "$KAFKA_DR_PORT" "$KAFKA_DR_CONTROLLER_PORT"; }
+health_kafka-dr() { health_broker kafka-dr "$KAFKA_DR_PORT"; }
+version_kafka-dr() { version_broker kafka-dr; }
+
+# ---------- MirrorMaker 2 (dedicated mode), Seoul -> Singapore ----------
+# Runs only the herders that write to Singapore (`--clusters singapore`), as
+# MirrorMaker runs beside its target cluster in production. Replicates the
+# topics of events whose id starts with `dr-` (the DR drills'
+# events; every other test's topics stay unreplicated, so the rest of the
+# suite pays nothing for it). Names are kept (IdentityReplicationPolicy):
+# Singapore's workloads read the very topics Seoul's wrote, its decider
+# continues the replicated outcomes log, and its keeper the replicated
+# journal. Only committed records cross (read_committed): an aborted
+# decider transaction must not become a decision in Singapore. Offsets
+# differ between the clusters and nothing reads them across.
+start_mirror() {
+  local dir="$TT_RUN/mirror"
+  mkdir -p "$dir"
+  # Properties, not YAML: the mirror's class path has no YAML parser.
+  cat >"$dir/log4j2.properties" <<'LOG'
+rootLogger.level=WARN
+rootLogger.appenderRef.stdout.ref=STDOUT
+appender.stdout.type=Console
+appender.stdout.name=STDOUT
+appender.stdout.layout.type=PatternLayout
+appender.stdout.layout.pattern=[%d] %p %m (%c)%n
+logger.mirror.name=org.apache.kafka.connect.mirror
+logger.mirror.level=INFO
+logger.scheduler.name=org.apache.kafka.connect.mirror.Scheduler
+logger.scheduler.level=WARN
+LOG
+  cat >"$dir/mm2.properties" <<PROPS
+clusters=seoul,singapore
+seoul.bootstrap.servers=127.0.0.1:$KAFKA_PORT
+singapore.bootstrap.servers=127.0.0.1:$KAFKA_DR_PORT
+seoul->singapore.enabled=true
+singapore->seoul.enabled=false
+seoul->singapore.topics=twinkle[.]dr-.*
+replication.policy.class=org.apache.kafka.connect.mirror.IdentityReplicationPolicy
+seoul.consumer.isolation.level=read_committed
+# New events' topics are found within a second (default: ten minutes).
+refresh.topics.interval.seconds=1
+sync.topic.configs.enabled=true
+sync.topic.acls.enabled=false
+sync.group.offsets.enabled=false
+# No consumer group moves across: Singapore's consumers start from the
+# replicated logs, not from translated offsets.
+seoul->singapore.groups.exclude=.*
+emit.heartbeats.interval.seconds=1
+replication.factor=1
+offset-syncs.topic.replication.factor=1
+heartbeats.topic.replication.factor=1
+checkpoints.topic.replication.factor=1
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+config.storage.replication.factor=1
+offset.flush.interval.ms=1000
+tasks.max=2
+# Every plugin jar here has a ServiceLoader manifest: skips ~10 s of class
+# path scanning per herder.
+plugin.discovery=service_load
+PROPS
+  spawn mirror java -Xms128m -Xmx512m -cp "$MIRROR_HOME/libs/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+    org.apache.kafka.connect.mirror.MirrorMaker "$dir/mm2.properties" --clusters singapore
+}
+# The source connector's first poll: topics are being replicated.
+health_mirror() { since_last_start mirror | grep -q -E "Starting with [0-9]+ previously uncommitted partitions|task-thread-MirrorSourceConnector-[0-9]+|Started MirrorSourceConnector"; }
+version_mirror() { echo "MirrorMaker 2 (connect-mirror $KAFKA_VERSION)"; }
 
 # ---------- etcd (built from the Go module with Kubernetes) ----------
 start_etcd() {

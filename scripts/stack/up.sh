@@ -15,6 +15,7 @@ PW_MODULES="$TT_CACHE/playwright-$PLAYWRIGHT_VERSION/node_modules"
 cat >"$TT_RUN/env.sh" <<ENV
 # Written by scripts/stack/up.sh: where the test servers listen.
 export TT_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
+export TT_KAFKA_DR_BOOTSTRAP=127.0.0.1:$KAFKA_DR_PORT
 export TT_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export KUBECONFIG=$PKI/kubeconfig
 export TT_KUBECTL=$K8S_BIN/kubectl

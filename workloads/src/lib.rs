@@ -53,6 +53,10 @@ pub enum Error {
     /// The ownership record cannot be read or is not one.
     #[error("ownership: {0}")]
     Ownership(String),
+    /// This region owns the sale again (at `epoch`) after another did: the
+    /// decider starts a new session, replaying what that region decided.
+    #[error("ownership moved here at epoch {epoch}: replaying the log before deciding")]
+    OwnershipMoved { epoch: u64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

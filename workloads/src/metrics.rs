@@ -73,6 +73,7 @@ pub struct Metrics {
     pub queue_journal_steps: Family<EventLabel, Gauge>,
     pub queue_keeper_sessions_ended: Family<EventLabel, Counter>,
     pub decider_owner: Family<EventLabel, Gauge>,
+    pub decider_reserve: Family<EventLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -176,6 +177,12 @@ impl Default for Metrics {
             "1 while this decider's region is proven to own the event's sale (always 1 outside a DR pair), else 0: requests wait in the log",
             decider_owner.clone(),
         );
+        let decider_reserve = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "booking_decider_reserve",
+            "Seats per slot the decider's session leaves unsold: 0 in the primary region, the DR reserve in force in the DR region",
+            decider_reserve.clone(),
+        );
         let queue_projection_lag = Family::<EventLabel, Gauge>::default();
         registry.register(
             "queue_projection_lag",
@@ -206,6 +213,7 @@ impl Default for Metrics {
             queue_projection_repairs,
             queue_journal_steps,
             queue_keeper_sessions_ended,
+            decider_reserve,
             projection_trusted,
             decider_owner,
             projection_lag,

@@ -153,6 +153,14 @@ impl OwnershipWatch {
             timing,
             poll,
         } = settings.clone();
+        // A batch is started only with DECIDE_BUDGET of the lease to spare:
+        // a lease no longer than that would never let one start.
+        if u128::from(timing.lease.0) <= DECIDE_BUDGET.as_millis() + poll.as_millis() {
+            return Err(Error::Ownership(format!(
+                "an ownership lease of {:?} leaves no time to decide: it must exceed the {DECIDE_BUDGET:?} a batch needs plus one poll ({poll:?})",
+                timing.lease
+            )));
+        }
         let gate = OwnerGate::new(region, timing).map_err(|e| Error::Ownership(e.to_string()))?;
         let watch = OwnershipWatch {
             gate: Arc::new(Mutex::new(gate)),
@@ -194,6 +202,11 @@ impl OwnershipWatch {
             }
         });
         Ok(watch)
+    }
+
+    /// The region this watch decides for.
+    pub fn region(&self) -> Region {
+        self.lock().region()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, OwnerGate> {

@@ -292,5 +292,6 @@ pub fn demo_event(now: jiff::Timestamp) -> EventConfig {
             opening_mode: OpeningMode::Fifo,
             pre_queue_window: Duration::from_secs(600),
         },
+        dr_reserve_per_slot: None,
     }
 }

@@ -92,35 +92,6 @@ async fn decisions(region: &Region) -> Vec<BookingOutcome> {
     region.outcomes.replay(&|_, _| {}).await.unwrap()
 }
 
-/// The `dr.yaml` of the operator's `dr failover`: the zone, and targets
-/// nobody probes (a failover command needs no health).
-fn watchdog_config(
-    zone: &twinkle_e2e::route53::Zone,
-    endpoint: &str,
-) -> twinkle_watchdog::WatchdogConfig {
-    let yaml = format!(
-        r#"
-route53:
-  hostedZoneId: {id}
-  recordName: {record}
-  recordType: A
-  ttl: 60
-  endpointUrl: {endpoint}
-  insyncPollMs: 50
-  insyncTimeoutMs: 5000
-targets:
-  primary: {{ setIdentifier: primary-seoul, values: [192.0.2.10], healthUrl: "http://127.0.0.1:9/healthz" }}
-  drEks: {{ setIdentifier: dr-singapore-eks, values: [192.0.2.20], healthUrl: "http://127.0.0.1:9/healthz" }}
-  drEcs: {{ setIdentifier: dr-singapore-ecs, values: [192.0.2.30], healthUrl: "http://127.0.0.1:9/healthz" }}
-probe: {{ intervalMs: 500, timeoutMs: 300 }}
-lease: {{ durationMs: 5000, holderId: drill-operator }}
-"#,
-        id = zone.id,
-        record = zone.record,
-    );
-    twinkle_watchdog::WatchdogConfig::from_yaml(&yaml).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_off_region_stops_deciding_before_the_new_owner_starts() {
     let stack = Stack::require();
@@ -208,18 +179,7 @@ async fn a_cut_off_region_stops_deciding_before_the_new_owner_starts() {
     // moves weights and ownership in one batch.
     seoul_path.cut();
     let cut_at = Timestamp::now();
-    let config = watchdog_config(&zone, &stack.route53_endpoint);
-    let sdk = twinkle_e2e::route53::sdk_config(&stack.route53_endpoint).await;
-    let clients = twinkle_watchdog::Clients::from_sdk_config(&sdk, &config).unwrap();
-    let outcome = twinkle_watchdog::manual_command(
-        &config,
-        &clients,
-        twinkle_dr::Command::FailoverTo {
-            target: twinkle_dr::Target::DrEks,
-        },
-    )
-    .await
-    .unwrap();
+    let outcome = support::dr::fail_over(&stack, &zone).await;
     let moved_at = Timestamp::now();
     assert_eq!(outcome.ownership.region, twinkle_dr::Region::Dr);
     assert_eq!(outcome.ownership.epoch, 1);

@@ -77,10 +77,10 @@ async fn failover_drill_moves_weights_and_waits_for_manual_failback() {
         split_after >= Duration::from_millis(1000),
         "{split_after:?}"
     );
-    assert!(
-        full_after >= split_after + Duration::from_millis(1000),
-        "{full_after:?}"
-    );
+    // Both are observed late on a loaded machine (a poll after the write),
+    // so the bound is from the health change, not from the observed split:
+    // the split's dwell and then the full dwell.
+    assert!(full_after >= Duration::from_millis(2000), "{full_after:?}");
 
     // 3. The primary is back, but failback is manual: nothing moves.
     h.targets.primary.restart().await;

@@ -22,8 +22,8 @@ use std::{sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use tokio::time::Instant;
-use twinkle_domain::{EventConfig, Ledger};
-use twinkle_dr::Verdict;
+use twinkle_domain::{Decision, EventConfig, Ledger};
+use twinkle_dr::{Region, Verdict};
 
 use prometheus_client::metrics::counter::Counter;
 
@@ -100,6 +100,40 @@ impl Doubt {
 
     fn grace_over(&self) -> bool {
         !self.grace || self.since.elapsed() >= APPEND_GRACE
+    }
+}
+
+/// What ownership allows the next batch.
+#[derive(Debug, Clone, Copy)]
+enum Turn {
+    /// This region owns the sale at `epoch` (0 outside a DR pair).
+    Decide { epoch: u64 },
+    /// Not now; `foreign` when another region owns (or owned until a
+    /// handover): it may be deciding into a log replicated into ours.
+    Wait { foreign: bool },
+}
+
+/// Which owner the session's ledger is the whole history for. The replay
+/// at the session's start covers what had reached the log by then; once
+/// another region has owned the sale since, its decisions keep arriving by
+/// replication, and the ledger is only good again after a fresh replay.
+#[derive(Debug, Clone, Copy)]
+enum LedgerBasis {
+    /// Replayed at the session's start; no owner seen yet.
+    Replayed,
+    /// Another region has owned the sale since the replay.
+    Foreign,
+    /// This region has decided at this owner epoch.
+    Epoch(u64),
+}
+
+impl LedgerBasis {
+    fn stale_for(self, epoch: u64) -> bool {
+        match self {
+            Self::Replayed => false,
+            Self::Foreign => true,
+            Self::Epoch(e) => e != epoch,
+        }
     }
 }
 
@@ -183,8 +217,13 @@ impl Decider {
         let event = &self.event;
         let started = Instant::now();
         let history = log.open(&|_, _| {}).await?;
-        let mut ledger = crate::rebuild::ledger(event, history);
-        tracing::info!(event = %event.id, holder = %self.holder, decisions = ledger.watermark(),
+        let reserve = self.reserve(&history);
+        let mut ledger = crate::rebuild::ledger(event, history).hold_back(reserve);
+        self.metrics
+            .decider_reserve
+            .get_or_create(&Metrics::label(&event.id))
+            .set(i64::from(reserve));
+        tracing::info!(event = %event.id, holder = %self.holder, decisions = ledger.watermark(), reserve,
             ms = started.elapsed().as_millis(), "decider session open: ledger replayed from the outcomes log");
         let mut checked: Option<Instant> = None;
         let mut grown_checked = Instant::now();
@@ -196,6 +235,7 @@ impl Decider {
         };
         let mut whole = false;
         let mut owner_was: Option<Verdict> = None;
+        let mut basis = LedgerBasis::Replayed;
         loop {
             if checked.is_none_or(|at| at.elapsed() >= PROJECTION_CHECK) {
                 self.observe_ledger(&ledger);
@@ -228,10 +268,25 @@ impl Decider {
                 .projection_trusted
                 .get_or_create(&Metrics::label(&event.id))
                 .set(i64::from(doubt.is_none()));
-            if !self.owns(&mut owner_was) {
-                // Requests wait in the log until this region sells again.
-                tokio::time::sleep(READ_WAIT).await;
-                continue;
+            match self.owns(&mut owner_was) {
+                Turn::Decide { epoch } => {
+                    if basis.stale_for(epoch) {
+                        // Another region sold since this ledger was
+                        // replayed: its decisions reached our log by
+                        // replication after the replay. Start again from
+                        // the log before deciding anything.
+                        return Err(Error::OwnershipMoved { epoch });
+                    }
+                    basis = LedgerBasis::Epoch(epoch);
+                }
+                Turn::Wait { foreign } => {
+                    if foreign {
+                        basis = LedgerBasis::Foreign;
+                    }
+                    // Requests wait in the log until this region sells again.
+                    tokio::time::sleep(READ_WAIT).await;
+                    continue;
+                }
             }
             let batch = log.next_batch(MAX_BATCH, READ_WAIT).await?;
             if batch.is_empty() {
@@ -274,9 +329,9 @@ impl Decider {
 
     /// Whether this region may decide the next batch; logs each change of
     /// verdict kind.
-    fn owns(&self, was: &mut Option<Verdict>) -> bool {
+    fn owns(&self, was: &mut Option<Verdict>) -> Turn {
         let Some(watch) = &self.ownership else {
-            return true;
+            return Turn::Decide { epoch: 0 };
         };
         let (ok, verdict) = watch.may_decide_batch();
         self.metrics
@@ -302,7 +357,35 @@ impl Decider {
             }
         }
         *was = Some(verdict);
-        ok
+        match verdict {
+            Verdict::Owner { epoch, .. } if ok => Turn::Decide { epoch },
+            Verdict::NotOwner { .. } | Verdict::Handover { .. } => Turn::Wait { foreign: true },
+            Verdict::Owner { .. } | Verdict::Unconfirmed => Turn::Wait { foreign: false },
+        }
+    }
+
+    /// Seats per slot this session leaves unsold: none in the primary
+    /// region (or outside a DR pair); in the DR region the event's
+    /// configured reserve, else one derived from the confirmations in the
+    /// replayed log (the primary's last rate; after the DR region has
+    /// sold itself, its own decisions count too, which only makes the
+    /// reserve larger).
+    fn reserve(&self, history: &[BookingOutcome]) -> u32 {
+        let in_dr = self
+            .ownership
+            .as_ref()
+            .is_some_and(|watch| watch.region() == Region::Dr);
+        if !in_dr {
+            return 0;
+        }
+        self.event.dr_reserve_per_slot.unwrap_or_else(|| {
+            let confirmed: Vec<Timestamp> = history
+                .iter()
+                .filter(|o| o.event == self.event.id && o.decision == Decision::Confirmed)
+                .map(|o| o.decided_at)
+                .collect();
+            twinkle_domain::ledger::derived_reserve(&confirmed)
+        })
     }
 
     /// Decides a batch against the ledger; returns the fresh decisions (a

@@ -362,4 +362,5 @@ pub async fn outcome(base: &str, event: &str, token: &str, request_id: &str) -> 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+pub mod dr;
 pub mod pipeline;

@@ -96,6 +96,8 @@ fn restart_key(dr: &Dr) -> Dr {
     Dr {
         manual_override: None,
         mode: DrMode::Automatic,
+        // The deciders' business, not the watchdog's.
+        reserve_per_slot: None,
         ..dr.clone()
     }
 }
