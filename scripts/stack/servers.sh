@@ -44,6 +44,14 @@ stop() {
   rm -f "$pf"
 }
 
+# Sends SIG to a running server's process group (pause/resume).
+signal() {
+  local name=$1 sig=$2 pf
+  pf=$(pidfile "$name")
+  [[ -f "$pf" ]] || die "$name is not running"
+  kill -"$sig" -- "-$(cat "$pf")" 2>/dev/null || kill -"$sig" "$(cat "$pf")"
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # ---------- Redis (apt), AOF on so restart tests mean something ----------

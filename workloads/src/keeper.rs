@@ -42,6 +42,7 @@ use crate::{
     Error, Result,
     lease::{LEASE_TTL, Take, Writer},
     metrics::Metrics,
+    ownership::{OwnershipWatch, Turn, Turns},
     ports::{JournalRecord, Projection, QueueDelta, QueueJournal, QueueSnapshot, QueueStore},
 };
 
@@ -67,6 +68,9 @@ pub struct Keeper {
     pub metrics: Arc<Metrics>,
     /// Identity in the keeper lease (pod name).
     pub holder: String,
+    /// In a DR pair: whether this region keeps the queue now. `None`:
+    /// always.
+    pub ownership: Option<OwnershipWatch>,
 }
 
 impl std::fmt::Debug for Keeper {
@@ -154,16 +158,25 @@ impl Keeper {
         let event = &self.event;
         let started = Instant::now();
         let history = log.open(&|_, _| {}).await?;
-        let steps: Vec<QueueStep> = history
-            .into_iter()
-            .filter(|r| r.event == event.id)
-            .map(|r| r.step)
-            .collect();
-        let mut places = Places::replay(&steps)
+        let (steps, orphaned) = current_steps(history.iter().filter(|r| r.event == event.id));
+        let mut places = Places::replay(steps)
             .map_err(|e| Error::Backend(format!("the queue journal of {}: {e}", event.id)))?;
+        if orphaned > 0 {
+            // A deposed region's tail, copied in after this region took
+            // over: its places were never given here. Their customers
+            // re-enter with their tickets (see the queue API's enter).
+            tracing::warn!(event = %event.id, orphaned,
+                "journal steps of an earlier owner arrived after a later owner's: not replayed");
+        }
         tracing::info!(event = %event.id, holder = %self.holder, steps = places.watermark(),
             placed = places.assigned(), serving = places.serving(),
             ms = started.elapsed().as_millis(), "queue keeper session open: places replayed from the journal");
+        let mut turns = Turns::new(self.ownership.clone(), self.name());
+        let owner_gauge = self
+            .metrics
+            .queue_keeper_owner
+            .get_or_create(&Metrics::label(&event.id))
+            .clone();
         let mut admitting = Admitting::default();
         let mut whole = self
             .project(&places, places.watermark(), &QueueDelta::default())
@@ -171,6 +184,15 @@ impl Keeper {
         let mut checked = Instant::now();
         let mut partitions_checked = Instant::now();
         loop {
+            let epoch = match turns.next(&owner_gauge)? {
+                Turn::Write { epoch } => epoch,
+                Turn::Wait => {
+                    // Entries wait in the queue topic until this region
+                    // keeps the queue again.
+                    tokio::time::sleep(TICK).await;
+                    continue;
+                }
+            };
             if partitions_checked.elapsed() >= PARTITIONS_CHECK {
                 log.end().await?;
                 partitions_checked = Instant::now();
@@ -214,6 +236,7 @@ impl Keeper {
                 .into_iter()
                 .map(|step| JournalRecord {
                     event: event.id.clone(),
+                    epoch,
                     step,
                 })
                 .collect();
@@ -363,5 +386,78 @@ impl Keeper {
                 Ok(false)
             }
         }
+    }
+}
+
+/// The steps a replay applies, in journal order, and how many it leaves
+/// out: a step written under an older owner epoch than one already seen.
+/// Such a step is a deposed region's write that replication copied in
+/// after the new owner had started writing (the new owner never saw it
+/// and numbered on without it), so applying it would contradict the places
+/// given since. Outside a DR pair every step is epoch 0 and all are kept.
+fn current_steps<'a>(
+    records: impl IntoIterator<Item = &'a JournalRecord>,
+) -> (Vec<&'a QueueStep>, usize) {
+    let mut newest = 0;
+    let mut orphaned = 0;
+    let mut kept = Vec::new();
+    for record in records {
+        if record.epoch < newest {
+            orphaned += 1;
+            continue;
+        }
+        newest = record.epoch;
+        kept.push(&record.step);
+    }
+    (kept, orphaned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placed(epoch: u64, first: u64, id: &str) -> JournalRecord {
+        JournalRecord {
+            event: "e".parse().expect("an event id"),
+            epoch,
+            step: QueueStep::Placed {
+                first,
+                ids: vec![id.parse().expect("a queue id")],
+            },
+        }
+    }
+
+    #[test]
+    fn a_deposed_owners_late_steps_are_left_out_and_the_rest_replays() {
+        // Seoul (epoch 0) placed a and b; b's step crossed late, after
+        // Singapore (epoch 1) had placed c as number 2.
+        let journal = [placed(0, 1, "a"), placed(1, 2, "c"), placed(0, 2, "b")];
+        let (steps, orphaned) = current_steps(&journal);
+        assert_eq!(orphaned, 1);
+        let places = Places::replay(steps).expect("a consistent journal");
+        assert_eq!(places.assigned(), 2);
+        assert_eq!(places.sequence(&"c".parse().expect("id")), Some(2));
+        assert_eq!(places.sequence(&"b".parse().expect("id")), None);
+        // Kept whole, the same journal is one no keeper could write.
+        assert!(Places::replay(journal.iter().map(|r| &r.step)).is_err());
+    }
+
+    #[test]
+    fn one_owners_journal_replays_whole() {
+        let journal = [placed(0, 1, "a"), placed(0, 2, "b"), placed(3, 3, "c")];
+        let (steps, orphaned) = current_steps(&journal);
+        assert_eq!((steps.len(), orphaned), (3, 0));
+    }
+
+    #[test]
+    fn the_epoch_is_left_out_of_epoch_zero_records_and_read_back() {
+        let zero = serde_json::to_value(placed(0, 1, "a")).expect("json");
+        assert!(zero.get("epoch").is_none(), "{zero}");
+        let four: JournalRecord =
+            serde_json::from_value(serde_json::to_value(placed(4, 1, "a")).expect("json"))
+                .expect("read back");
+        assert_eq!(four.epoch, 4);
+        let old: JournalRecord = serde_json::from_value(zero).expect("an old record");
+        assert_eq!(old.epoch, 0);
     }
 }

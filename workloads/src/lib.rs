@@ -54,8 +54,9 @@ pub enum Error {
     #[error("ownership: {0}")]
     Ownership(String),
     /// This region owns the sale again (at `epoch`) after another did: the
-    /// decider starts a new session, replaying what that region decided.
-    #[error("ownership moved here at epoch {epoch}: replaying the log before deciding")]
+    /// writer (decider, queue keeper) starts a new session, replaying what
+    /// that region wrote.
+    #[error("ownership moved here at epoch {epoch}: replaying the log before writing")]
     OwnershipMoved { epoch: u64 },
 }
 

@@ -143,8 +143,9 @@ struct ServiceArgs {
     dr: DrPairArgs,
 }
 
-/// The decider's DR pairing (booking consumer only): with `--sell-region`,
-/// it decides only while the ownership record names its region.
+/// The writers' DR pairing (queue and booking consumers): with
+/// `--sell-region`, the queue keeper and the decider write only while the
+/// ownership record names their region.
 #[derive(Debug, Args)]
 struct DrPairArgs {
     /// This region in the DR pair (`primary` or `dr`). Unset: the only
@@ -254,7 +255,7 @@ enum Role {
 }
 
 async fn service(args: ServiceArgs, role: Role) -> anyhow::Result<RunOptions> {
-    let ownership = if role == Role::BookingConsumer {
+    let ownership = if matches!(role, Role::BookingConsumer | Role::QueueConsumer) {
         args.dr.settings().await?
     } else {
         None

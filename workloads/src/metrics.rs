@@ -73,6 +73,7 @@ pub struct Metrics {
     pub queue_journal_steps: Family<EventLabel, Gauge>,
     pub queue_keeper_sessions_ended: Family<EventLabel, Counter>,
     pub decider_owner: Family<EventLabel, Gauge>,
+    pub queue_keeper_owner: Family<EventLabel, Gauge>,
     pub decider_reserve: Family<EventLabel, Gauge>,
 }
 
@@ -177,6 +178,12 @@ impl Default for Metrics {
             "1 while this decider's region is proven to own the event's sale (always 1 outside a DR pair), else 0: requests wait in the log",
             decider_owner.clone(),
         );
+        let queue_keeper_owner = Family::<EventLabel, Gauge>::default();
+        registry.register(
+            "queue_keeper_owner",
+            "1 while this queue keeper's region is proven to own the event's sale (always 1 outside a DR pair), else 0: entries wait in the queue topic",
+            queue_keeper_owner.clone(),
+        );
         let decider_reserve = Family::<EventLabel, Gauge>::default();
         registry.register(
             "booking_decider_reserve",
@@ -216,6 +223,7 @@ impl Default for Metrics {
             decider_reserve,
             projection_trusted,
             decider_owner,
+            queue_keeper_owner,
             projection_lag,
             projection_repairs,
             log_invariants_hold,

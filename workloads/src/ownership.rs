@@ -236,3 +236,113 @@ impl OwnershipWatch {
 fn millis(origin: Instant, at: Instant) -> Millis {
     Millis(u64::try_from(at.duration_since(origin).as_millis()).unwrap_or(u64::MAX))
 }
+
+/// What ownership allows a single writer (decider, queue keeper) next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// This region owns the sale at `epoch` (0 outside a DR pair): write
+    /// the next batch.
+    Write { epoch: u64 },
+    /// Not now: what arrives waits in the log.
+    Wait,
+}
+
+/// Which owner a session's replayed state is the whole history for. The
+/// replay at the session's start covers what had reached the log by then;
+/// once another region has owned the sale since, its writes keep arriving
+/// by replication, and the state is only good again after a fresh replay.
+#[derive(Debug, Clone, Copy)]
+enum Basis {
+    /// Replayed at the session's start; no owner seen yet.
+    Replayed,
+    /// Another region has owned the sale since the replay.
+    Foreign,
+    /// This region has written at this owner epoch.
+    Epoch(u64),
+}
+
+impl Basis {
+    fn stale_for(self, epoch: u64) -> bool {
+        match self {
+            Self::Replayed => false,
+            Self::Foreign => true,
+            Self::Epoch(e) => e != epoch,
+        }
+    }
+}
+
+/// One writer session's view of ownership: asks the watch before each
+/// batch, logs each change of verdict, and ends the session
+/// ([`Error::OwnershipMoved`]) when this region becomes the owner after
+/// another region wrote since the session's replay.
+#[derive(Debug)]
+pub struct Turns {
+    watch: Option<OwnershipWatch>,
+    writer: String,
+    basis: Basis,
+    was: Option<Verdict>,
+}
+
+impl Turns {
+    /// For one session of `writer` (its name in logs); no watch: always
+    /// [`Turn::Write`] at epoch 0.
+    pub fn new(watch: Option<OwnershipWatch>, writer: String) -> Self {
+        Self {
+            watch,
+            writer,
+            basis: Basis::Replayed,
+            was: None,
+        }
+    }
+
+    /// Whether the next batch may be written; `owner` is set to 1 while it
+    /// may, else 0.
+    pub fn next(&mut self, owner: &prometheus_client::metrics::gauge::Gauge) -> Result<Turn> {
+        let Some(watch) = &self.watch else {
+            owner.set(1);
+            return Ok(Turn::Write { epoch: 0 });
+        };
+        let (ok, verdict) = watch.may_decide_batch();
+        owner.set(i64::from(ok));
+        self.log_change(verdict);
+        match verdict {
+            Verdict::Owner { epoch, .. } if ok => {
+                if self.basis.stale_for(epoch) {
+                    // Another region wrote since this session replayed: its
+                    // writes reached our log by replication after the
+                    // replay. Start again from the log first.
+                    return Err(Error::OwnershipMoved { epoch });
+                }
+                self.basis = Basis::Epoch(epoch);
+                Ok(Turn::Write { epoch })
+            }
+            Verdict::NotOwner { .. } | Verdict::Handover { .. } => {
+                self.basis = Basis::Foreign;
+                Ok(Turn::Wait)
+            }
+            Verdict::Owner { .. } | Verdict::Unconfirmed => Ok(Turn::Wait),
+        }
+    }
+
+    fn log_change(&mut self, verdict: Verdict) {
+        let kind = |v: &Verdict| std::mem::discriminant(v);
+        if self.was.as_ref().map(kind) != Some(kind(&verdict)) {
+            let writer = &self.writer;
+            match verdict {
+                Verdict::Owner { epoch, .. } => {
+                    tracing::info!(%writer, epoch, "this region owns the sale: writing");
+                }
+                Verdict::NotOwner { owner } => {
+                    tracing::info!(%writer, %owner, "another region owns the sale: what arrives waits in the log");
+                }
+                Verdict::Handover { epoch, .. } => {
+                    tracing::info!(%writer, epoch, "ownership moved here: waiting out the previous owner's lease");
+                }
+                Verdict::Unconfirmed => {
+                    tracing::warn!(%writer, "ownership not confirmed recently: not writing");
+                }
+            }
+        }
+        self.was = Some(verdict);
+    }
+}

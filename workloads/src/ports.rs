@@ -69,8 +69,17 @@ pub trait Source<R: Record>: Send {
 #[serde(rename_all = "camelCase")]
 pub struct JournalRecord {
     pub event: EventId,
+    /// The owner epoch the keeper wrote under (0 outside a DR pair, and in
+    /// journals written before epochs were recorded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
     #[serde(flatten)]
     pub step: QueueStep,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if signature
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Record for JournalRecord {

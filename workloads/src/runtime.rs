@@ -56,8 +56,8 @@ pub struct RunOptions {
     /// Kafka topic prefix; `None` keeps `twinkle.<event>`. The operator sets
     /// its namespaced `<namespace>.<name>`.
     pub topic_prefix: Option<String>,
-    /// The decider's DR pairing: decide only while its region owns the
-    /// sale. `None`: one region, always decide.
+    /// The writers' DR pairing: the keeper and the decider write only
+    /// while their region owns the sale. `None`: one region, always.
     pub ownership: Option<crate::ownership::OwnershipSettings>,
 }
 
@@ -199,12 +199,20 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         });
     }
     let first = opts.events.first().map(|e| Arc::new(e.clone()));
+    // One watch for the process's writers: the keeper and the decider of a
+    // region sell together.
+    let ownership = opts
+        .ownership
+        .as_ref()
+        .map(crate::ownership::OwnershipWatch::spawn)
+        .transpose()?;
     if let (Some(log), Some(event)) = (wired.journal, &first) {
         let keeper = Keeper {
             event: event.clone(),
             store: store.clone(),
             metrics: metrics.clone(),
             holder: opts.holder.clone(),
+            ownership: ownership.clone(),
         };
         tasks.push(tokio::spawn(keeper.run(log, stopped(&stop_rx))));
     }
@@ -215,11 +223,7 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
             sessions: store.clone(),
             metrics: metrics.clone(),
             holder: opts.holder.clone(),
-            ownership: opts
-                .ownership
-                .as_ref()
-                .map(crate::ownership::OwnershipWatch::spawn)
-                .transpose()?,
+            ownership,
         };
         tasks.push(tokio::spawn(decider.run(log, stopped(&stop_rx))));
     }

@@ -55,7 +55,6 @@ async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> 
 async fn singapore_resumes_from_the_replicated_log_with_its_reserve() {
     let stack = Stack::require();
     let zone = create_zone(&stack, "resume").await;
-    let owner_record = format!("_twinkle-dr-owner.{}", zone.record);
 
     let mut event = support::event(100, 100);
     // MirrorMaker replicates the topics of `dr-*` events.
@@ -75,22 +74,15 @@ async fn singapore_resumes_from_the_replicated_log_with_its_reserve() {
     for bootstrap in [&stack.kafka_dr_bootstrap, &stack.kafka_bootstrap] {
         kafka::create_topics(bootstrap, &topics, 2).await.unwrap();
     }
+    let pair = support::dr::Pair {
+        stack: &stack,
+        zone: &zone,
+        dir: &dir,
+        group: support::group(event.id.as_str()),
+    };
     let decider = |region: &str, bootstrap: &str, db: u8| {
-        support::role_command(
-            "booking-consumer",
-            &dir,
-            bootstrap,
-            &format!("{}/{db}", stack.redis_url),
-            &support::group(event.id.as_str()),
-        )
-        .args(["--sell-region", region, "--owner-zone-id", &zone.id])
-        .args(["--owner-record", &owner_record])
-        .args(["--owner-lease-ms", "4000", "--owner-poll-ms", "200"])
-        .env("TWINKLE_ROUTE53_ENDPOINT", &stack.route53_endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .spawn()
-        .unwrap()
+        let redis = format!("{}/{db}", stack.redis_url);
+        pair.spawn("booking-consumer", region, bootstrap, &redis)
     };
     let mut seoul = decider("primary", &stack.kafka_bootstrap, 5);
     let mut singapore = decider("dr", &stack.kafka_dr_bootstrap, 6);

@@ -193,6 +193,7 @@ async fn status_fan_out_is_constant_per_pod_per_tick() {
         store: dyn_store.clone(),
         metrics: Arc::new(Metrics::default()),
         holder: "keeper".to_owned(),
+        ownership: None,
     };
     tokio::spawn(keeper.run(Box::new(journal), stopped()));
     let hub = Hub::spawn(config.id.clone(), dyn_store.clone(), stopped());

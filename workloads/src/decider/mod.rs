@@ -23,7 +23,7 @@ use std::{sync::Arc, time::Duration};
 use jiff::Timestamp;
 use tokio::time::Instant;
 use twinkle_domain::{Decision, EventConfig, Ledger};
-use twinkle_dr::{Region, Verdict};
+use twinkle_dr::Region;
 
 use prometheus_client::metrics::counter::Counter;
 
@@ -33,7 +33,7 @@ use crate::lease::{Take, Writer};
 use crate::{
     Error, Result,
     metrics::{DecisionLabels, Metrics},
-    ownership::OwnershipWatch,
+    ownership::{OwnershipWatch, Turn, Turns},
     ports::{
         BookingOutcome, BookingRequest, BookingStore, DecisionLog, LogEnd, ProjectedDecision,
         Projection, QueueStore,
@@ -100,40 +100,6 @@ impl Doubt {
 
     fn grace_over(&self) -> bool {
         !self.grace || self.since.elapsed() >= APPEND_GRACE
-    }
-}
-
-/// What ownership allows the next batch.
-#[derive(Debug, Clone, Copy)]
-enum Turn {
-    /// This region owns the sale at `epoch` (0 outside a DR pair).
-    Decide { epoch: u64 },
-    /// Not now; `foreign` when another region owns (or owned until a
-    /// handover): it may be deciding into a log replicated into ours.
-    Wait { foreign: bool },
-}
-
-/// Which owner the session's ledger is the whole history for. The replay
-/// at the session's start covers what had reached the log by then; once
-/// another region has owned the sale since, its decisions keep arriving by
-/// replication, and the ledger is only good again after a fresh replay.
-#[derive(Debug, Clone, Copy)]
-enum LedgerBasis {
-    /// Replayed at the session's start; no owner seen yet.
-    Replayed,
-    /// Another region has owned the sale since the replay.
-    Foreign,
-    /// This region has decided at this owner epoch.
-    Epoch(u64),
-}
-
-impl LedgerBasis {
-    fn stale_for(self, epoch: u64) -> bool {
-        match self {
-            Self::Replayed => false,
-            Self::Foreign => true,
-            Self::Epoch(e) => e != epoch,
-        }
     }
 }
 
@@ -234,8 +200,12 @@ impl Decider {
             _ => Some(Doubt::after_restore(true)),
         };
         let mut whole = false;
-        let mut owner_was: Option<Verdict> = None;
-        let mut basis = LedgerBasis::Replayed;
+        let mut turns = Turns::new(self.ownership.clone(), self.name());
+        let owner_gauge = self
+            .metrics
+            .decider_owner
+            .get_or_create(&Metrics::label(&event.id))
+            .clone();
         loop {
             if checked.is_none_or(|at| at.elapsed() >= PROJECTION_CHECK) {
                 self.observe_ledger(&ledger);
@@ -268,25 +238,10 @@ impl Decider {
                 .projection_trusted
                 .get_or_create(&Metrics::label(&event.id))
                 .set(i64::from(doubt.is_none()));
-            match self.owns(&mut owner_was) {
-                Turn::Decide { epoch } => {
-                    if basis.stale_for(epoch) {
-                        // Another region sold since this ledger was
-                        // replayed: its decisions reached our log by
-                        // replication after the replay. Start again from
-                        // the log before deciding anything.
-                        return Err(Error::OwnershipMoved { epoch });
-                    }
-                    basis = LedgerBasis::Epoch(epoch);
-                }
-                Turn::Wait { foreign } => {
-                    if foreign {
-                        basis = LedgerBasis::Foreign;
-                    }
-                    // Requests wait in the log until this region sells again.
-                    tokio::time::sleep(READ_WAIT).await;
-                    continue;
-                }
+            if turns.next(&owner_gauge)? == Turn::Wait {
+                // Requests wait in the log until this region sells again.
+                tokio::time::sleep(READ_WAIT).await;
+                continue;
             }
             let batch = log.next_batch(MAX_BATCH, READ_WAIT).await?;
             if batch.is_empty() {
@@ -324,43 +279,6 @@ impl Decider {
             if let Some(d) = state.doubt() {
                 doubt = Some(d);
             }
-        }
-    }
-
-    /// Whether this region may decide the next batch; logs each change of
-    /// verdict kind.
-    fn owns(&self, was: &mut Option<Verdict>) -> Turn {
-        let Some(watch) = &self.ownership else {
-            return Turn::Decide { epoch: 0 };
-        };
-        let (ok, verdict) = watch.may_decide_batch();
-        self.metrics
-            .decider_owner
-            .get_or_create(&Metrics::label(&self.event.id))
-            .set(i64::from(ok));
-        let kind = |v: &Verdict| std::mem::discriminant(v);
-        if was.as_ref().map(kind) != Some(kind(&verdict)) {
-            let event = &self.event.id;
-            match verdict {
-                Verdict::Owner { epoch, .. } => {
-                    tracing::info!(%event, epoch, "this region owns the sale: deciding")
-                }
-                Verdict::NotOwner { owner } => {
-                    tracing::info!(%event, %owner, "another region owns the sale: requests wait in the log")
-                }
-                Verdict::Handover { epoch, .. } => {
-                    tracing::info!(%event, epoch, "ownership moved here: waiting out the previous owner's lease")
-                }
-                Verdict::Unconfirmed => {
-                    tracing::warn!(%event, "ownership not confirmed recently: not deciding")
-                }
-            }
-        }
-        *was = Some(verdict);
-        match verdict {
-            Verdict::Owner { epoch, .. } if ok => Turn::Decide { epoch },
-            Verdict::NotOwner { .. } | Verdict::Handover { .. } => Turn::Wait { foreign: true },
-            Verdict::Owner { .. } | Verdict::Unconfirmed => Turn::Wait { foreign: false },
         }
     }
 

@@ -98,7 +98,7 @@ fn enter_metric(state: &AppState, event: &str, result: &str) {
     request_body(content = Option<EnterRequest>, content_type = "application/json"),
     responses(
         (status = 201, description = "Entered: a new place", body = EnterResponse),
-        (status = 200, description = "Re-entered with a valid ticket: same place", body = EnterResponse),
+        (status = 200, description = "Re-entered with a valid ticket: same place (an entry this region never saw, made in the other region of a DR pair, is appended again and numbered)", body = EnterResponse),
         (status = 400, description = "Malformed body", body = super::error::ErrorBody),
         (status = 404, description = "Unknown event", body = super::error::ErrorBody),
         (status = 409, description = "Queue not open yet / sale closed", body = super::error::ErrorBody),
@@ -129,6 +129,7 @@ pub async fn enter(
     if let Some(ticket) = queue_ticket(&headers, cfg.id.as_str())
         && let Ok(v) = state.0.keys.verify(&ticket, TokenKind::Queue, &cfg.id)
     {
+        reenter(&state, rt, &v.queue_id, now).await?;
         enter_metric(&state, &event, "reentered");
         return Ok(enter_response(&state, cfg, &v.queue_id, ticket, true));
     }
@@ -171,6 +172,35 @@ pub async fn enter(
         .map_err(crate::Error::from)?;
     enter_metric(&state, &event, "entered");
     Ok(enter_response(&state, cfg, &queue_id, ticket, false))
+}
+
+/// A ticket holder whose place this region's queue does not know gets
+/// their entry appended again: tickets are valid in both regions of a DR
+/// pair, but an entry made in the other region just before it died may not
+/// have been replicated. The keeper places a queue id once, so appending
+/// one already placed (or held for the draw) changes nothing.
+async fn reenter(
+    state: &AppState,
+    rt: &EventRuntime,
+    queue_id: &QueueId,
+    now: Timestamp,
+) -> ApiResult<()> {
+    let cfg = &rt.config;
+    if sequence_of(state, rt, queue_id).await?.is_some() {
+        return Ok(());
+    }
+    // After the sale closed nobody is placed any more.
+    let Ok(window) = queue::entry_window(cfg, now) else {
+        return Ok(());
+    };
+    let entry = QueueEntry {
+        event: cfg.id.clone(),
+        queue_id: queue_id.clone(),
+        entered_at: now,
+        pre_queue: window == EntryWindow::PreQueue,
+    };
+    state.0.log.append(&entry).await?;
+    Ok(())
 }
 
 fn enter_response(

@@ -44,3 +44,37 @@ pub async fn fail_over(stack: &Stack, zone: &Zone) -> twinkle_watchdog::ManualOu
     .await
     .unwrap()
 }
+
+/// The processes of one event in a DR pair: each region's roles write
+/// only while the ownership record in `zone` names their region. A 4 s
+/// ownership lease read every 200 ms keeps a drill short.
+pub struct Pair<'a> {
+    pub stack: &'a Stack,
+    pub zone: &'a Zone,
+    /// Holds `event.json` and `secret` (see [`super::role_command`]).
+    pub dir: &'a std::path::Path,
+    pub group: String,
+}
+
+impl Pair<'_> {
+    /// `twinkle <role>` (`queue-consumer`, `booking-consumer`) of `region`
+    /// (`primary` or `dr`) on that region's Kafka and Redis.
+    pub fn spawn(
+        &self,
+        role: &str,
+        region: &str,
+        kafka: &str,
+        redis: &str,
+    ) -> tokio::process::Child {
+        let owner_record = format!("_twinkle-dr-owner.{}", self.zone.record);
+        super::role_command(role, self.dir, kafka, redis, &self.group)
+            .args(["--sell-region", region, "--owner-zone-id", &self.zone.id])
+            .args(["--owner-record", &owner_record])
+            .args(["--owner-lease-ms", "4000", "--owner-poll-ms", "200"])
+            .env("TWINKLE_ROUTE53_ENDPOINT", &self.stack.route53_endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .spawn()
+            .unwrap()
+    }
+}
