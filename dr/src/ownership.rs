@@ -116,6 +116,12 @@ impl Ownership {
 }
 
 impl Ownership {
+    /// The record's name beside the weighted records customers resolve:
+    /// `_twinkle-dr-owner.<record>`.
+    pub fn record_name(record: &str) -> String {
+        format!("_twinkle-dr-owner.{record}")
+    }
+
     /// The TXT value of the record, quoted as Route53 requires:
     /// `"region=dr epoch=7"`.
     pub fn to_txt(self) -> String {

@@ -46,6 +46,16 @@ pub struct RunArgs {
     /// Watch only this namespace (default: all).
     #[arg(long, env = "TWINKLE_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
+    /// This cluster's region in a DR pair (`primary` in Seoul, `dr` in
+    /// Singapore): the queue keepers and deciders of events with a `dr`
+    /// section write only while its ownership record names this region.
+    /// Unset: the only region, always writing.
+    #[arg(long, env = "TWINKLE_SELL_REGION", value_parser = parse_region)]
+    pub sell_region: Option<twinkle_dr::Region>,
+    /// Service account the event's workload pods run as (in a DR pair, its
+    /// IAM role reads the ownership record). Unset: the namespace's default.
+    #[arg(long, env = "TWINKLE_WORKLOAD_SERVICE_ACCOUNT")]
+    pub workload_service_account: Option<String>,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "TWINKLE_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
     pub metrics_listen: std::net::SocketAddr,
@@ -68,6 +78,11 @@ pub struct RunArgs {
     /// Log as JSON lines.
     #[arg(long, env = "TWINKLE_LOG_JSON")]
     pub log_json: bool,
+}
+
+fn parse_region(name: &str) -> Result<twinkle_dr::Region, String> {
+    twinkle_dr::Region::parse(name)
+        .ok_or_else(|| format!("{name:?} is not a region: primary or dr"))
 }
 
 #[derive(Debug, Args)]

@@ -82,6 +82,12 @@ async fn run(args: cli::RunArgs) -> anyhow::Result<()> {
             image: args.workload_image,
             token_secret: args.token_secret,
             token_secret_key: args.token_secret_key,
+            sell_region: args.sell_region,
+            service_account: args.workload_service_account,
+            // The in-cluster watchdog reads the same override.
+            route53_endpoint: std::env::var("TWINKLE_ROUTE53_ENDPOINT")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
         },
         delete_give_up: Duration::from_secs(args.delete_give_up_secs),
         poll: Duration::from_secs(args.poll_secs),

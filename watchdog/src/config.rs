@@ -550,7 +550,7 @@ impl WatchdogConfig {
 
     /// The ownership TXT record's name: `_twinkle-dr-owner.<recordName>`.
     pub fn owner_record_name(&self) -> String {
-        format!("_twinkle-dr-owner.{}", self.route53.record_name)
+        twinkle_dr::Ownership::record_name(&self.route53.record_name)
     }
 
     /// This process's lease holder id (configured or defaulted).

@@ -44,6 +44,35 @@ pub struct WorkloadSettings {
     pub token_secret: String,
     /// Key of that Secret.
     pub token_secret_key: String,
+    /// This cluster's region in a DR pair: the queue keeper and the
+    /// decider of an event with a `dr` section write only while its
+    /// ownership record names this region. `None`: the only region.
+    pub sell_region: Option<twinkle_dr::Region>,
+    /// Service account the workload pods run as; in a DR pair its IAM role
+    /// (IRSA) may read the ownership record. `None`: the namespace's
+    /// default.
+    pub service_account: Option<String>,
+    /// Route53 endpoint override for the consumers' ownership reads (moto
+    /// in tests).
+    pub route53_endpoint: Option<String>,
+}
+
+/// The consumers' DR pairing: where the ownership record is and which
+/// region they are (see `twinkle --sell-region`); empty outside a pair.
+fn pairing_env(event: &TicketEvent, settings: &WorkloadSettings) -> Vec<Value> {
+    let (Some(region), Some(dr)) = (settings.sell_region, &event.spec.dr) else {
+        return Vec::new();
+    };
+    let mut env = vec![
+        json!({"name": "TWINKLE_SELL_REGION", "value": region.to_string()}),
+        json!({"name": "TWINKLE_OWNER_ZONE_ID", "value": dr.hosted_zone_id}),
+        json!({"name": "TWINKLE_OWNER_RECORD",
+               "value": twinkle_dr::Ownership::record_name(&dr.record_name)}),
+    ];
+    if let Some(endpoint) = &settings.route53_endpoint {
+        env.push(json!({"name": "TWINKLE_ROUTE53_ENDPOINT", "value": endpoint}));
+    }
+    env
 }
 
 /// Every object of an event, ready for server-side apply.
@@ -134,6 +163,7 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
     // The workloads name their topics `<prefix>.queue|bookings|outcomes`
     // (as `topic_name` does) and their consumer groups `<prefix>.<role>`.
     let prefix = topic_prefix(ns, name);
+    let pairing = pairing_env(event, settings);
 
     let mut objects = Objects {
         config_map,
@@ -168,6 +198,19 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
         } else {
             json!({"type": "RollingUpdate"})
         };
+        let mut env = vec![
+            kafka_env.clone(),
+            json!({"name": "TWINKLE_REDIS", "valueFrom": {"secretKeyRef":
+                {"name": redis.name, "key": redis.key}}}),
+            json!({"name": "TWINKLE_TOKEN_SECRET_FILE",
+                   "value": format!("{TOKEN_DIR}/{}", settings.token_secret_key)}),
+            json!({"name": "TWINKLE_LOG_JSON", "value": "true"}),
+            json!({"name": "TWINKLE_GROUP", "value": prefix}),
+            json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+        ];
+        if workload.is_consumer() {
+            env.extend(pairing.iter().cloned());
+        }
         objects.deployments.push(typed(
             "Deployment",
             json!({
@@ -182,6 +225,7 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
                     "template": {
                         "metadata": {"labels": labels(name, component)},
                         "spec": {
+                            "serviceAccountName": settings.service_account,
                             "automountServiceAccountToken": false,
                             "securityContext": {
                                 "runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
@@ -192,16 +236,7 @@ pub fn objects(event: &TicketEvent, plan: &Plan, settings: &WorkloadSettings) ->
                                 "image": settings.image,
                                 "args": [component, "--event", format!("{EVENT_DIR}/event.json"),
                                          "--topic-prefix", prefix],
-                                "env": [
-                                    kafka_env,
-                                    {"name": "TWINKLE_REDIS", "valueFrom": {"secretKeyRef":
-                                        {"name": redis.name, "key": redis.key}}},
-                                    {"name": "TWINKLE_TOKEN_SECRET_FILE",
-                                     "value": format!("{TOKEN_DIR}/{}", settings.token_secret_key)},
-                                    {"name": "TWINKLE_LOG_JSON", "value": "true"},
-                                    {"name": "TWINKLE_GROUP", "value": prefix},
-                                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                                ],
+                                "env": env,
                                 "ports": [{"name": "http", "containerPort": 8080}],
                                 "resources": {
                                     // The capacity model plans each pod's rate on
@@ -283,6 +318,9 @@ pub(crate) mod tests {
             image: "registry.example/twinkle:1".into(),
             token_secret: "twinkle-token".into(),
             token_secret_key: "secret".into(),
+            sell_region: None,
+            service_account: None,
+            route53_endpoint: None,
         }
     }
 
@@ -396,5 +434,63 @@ pub(crate) mod tests {
         te.metadata.uid = None;
         let plan = Plan::new(&te, "popup", jiff::Timestamp::now()).unwrap();
         assert!(objects(&te, &plan, &settings()).is_err());
+    }
+
+    #[test]
+    fn in_a_dr_pair_the_consumers_learn_their_region_and_the_ownership_record() {
+        let demo: TicketEvent =
+            yaml_serde::from_str(include_str!("../../../examples/demo-event.yaml")).unwrap();
+        let mut te = event();
+        te.spec.dr = demo.spec.dr.clone();
+        let dr = te.spec.dr.clone().expect("the demo event has a dr section");
+        let plan = Plan::new(&te, "popup", jiff::Timestamp::now()).unwrap();
+        let paired = WorkloadSettings {
+            sell_region: Some(twinkle_dr::Region::Dr),
+            service_account: Some("twinkle-workloads".into()),
+            route53_endpoint: Some("http://moto:5000".into()),
+            ..settings()
+        };
+        let env_of = |settings: &WorkloadSettings, te: &TicketEvent, component: &str| {
+            let objects = objects(te, &plan, settings).unwrap();
+            let deployment = objects
+                .deployments
+                .iter()
+                .map(|d| serde_json::to_value(d).unwrap())
+                .find(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] == component)
+                .unwrap();
+            let pod = &deployment["spec"]["template"]["spec"];
+            let env: std::collections::BTreeMap<String, String> = pod["containers"][0]["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|e| {
+                    Some((
+                        e["name"].as_str()?.to_owned(),
+                        e["value"].as_str()?.to_owned(),
+                    ))
+                })
+                .collect();
+            (env, pod["serviceAccountName"].clone())
+        };
+        for consumer in ["queue-consumer", "booking-consumer"] {
+            let (env, account) = env_of(&paired, &te, consumer);
+            assert_eq!(env["TWINKLE_SELL_REGION"], "dr", "{consumer}");
+            assert_eq!(env["TWINKLE_OWNER_ZONE_ID"], dr.hosted_zone_id);
+            assert_eq!(
+                env["TWINKLE_OWNER_RECORD"],
+                format!("_twinkle-dr-owner.{}", dr.record_name)
+            );
+            assert_eq!(env["TWINKLE_ROUTE53_ENDPOINT"], "http://moto:5000");
+            assert_eq!(account, "twinkle-workloads");
+        }
+        // The APIs sell nothing themselves; an operator outside a pair, or
+        // an event without a dr section, pairs nobody.
+        let (api, _) = env_of(&paired, &te, "booking-api");
+        assert!(!api.contains_key("TWINKLE_SELL_REGION"));
+        let (alone, account) = env_of(&settings(), &te, "booking-consumer");
+        assert!(!alone.contains_key("TWINKLE_SELL_REGION"));
+        assert!(account.is_null());
+        let (no_dr, _) = env_of(&paired, &event(), "booking-consumer");
+        assert!(!no_dr.contains_key("TWINKLE_SELL_REGION"));
     }
 }
