@@ -16,6 +16,7 @@ pub mod ownership;
 pub mod ports;
 pub mod proc_stats;
 pub mod rebuild;
+pub mod replication;
 pub mod runtime;
 pub mod shutdown;
 pub mod ticker;

@@ -167,6 +167,11 @@ struct DrPairArgs {
     /// Route53 endpoint override (moto in tests).
     #[arg(long, env = "TWINKLE_ROUTE53_ENDPOINT")]
     route53_endpoint: Option<String>,
+    /// In the DR region: the primary's Kafka bootstrap, read to report how
+    /// far this region's replicated topics trail it
+    /// (`twinkle_replication_lag_seconds`).
+    #[arg(long, env = "TWINKLE_REPLICATE_FROM")]
+    replicate_from: Option<String>,
 }
 
 fn parse_region(name: &str) -> Result<twinkle_dr::Region, String> {
@@ -255,6 +260,7 @@ enum Role {
 }
 
 async fn service(args: ServiceArgs, role: Role) -> anyhow::Result<RunOptions> {
+    let replicate_from = args.dr.replicate_from.clone();
     let ownership = if matches!(role, Role::BookingConsumer | Role::QueueConsumer) {
         args.dr.settings().await?
     } else {
@@ -278,6 +284,7 @@ async fn service(args: ServiceArgs, role: Role) -> anyhow::Result<RunOptions> {
         group: args.group,
         topic_prefix: args.topic_prefix,
         ownership,
+        replicate_from,
     })
 }
 
@@ -335,6 +342,7 @@ async fn main() -> anyhow::Result<()> {
                 group: "twinkle-local".to_owned(),
                 topic_prefix: None,
                 ownership: None,
+                replicate_from: None,
             };
             (opts, true)
         }
@@ -430,6 +438,7 @@ mod tests {
             group: "test".to_owned(),
             topic_prefix: None,
             ownership: None,
+            replicate_from: None,
         })
         .await
         .unwrap();

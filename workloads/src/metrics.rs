@@ -74,6 +74,7 @@ pub struct Metrics {
     pub queue_keeper_sessions_ended: Family<EventLabel, Counter>,
     pub decider_owner: Family<EventLabel, Gauge>,
     pub queue_keeper_owner: Family<EventLabel, Gauge>,
+    pub replication_lag_seconds: Family<EventLabel, Gauge<f64, AtomicU64>>,
     pub decider_reserve: Family<EventLabel, Gauge>,
 }
 
@@ -184,6 +185,12 @@ impl Default for Metrics {
             "1 while this queue keeper's region is proven to own the event's sale (always 1 outside a DR pair), else 0: entries wait in the queue topic",
             queue_keeper_owner.clone(),
         );
+        let replication_lag_seconds = Family::<EventLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "replication_lag_seconds",
+            "In the DR region (with --replicate-from): age of the oldest committed record of the event's topics in the primary's Kafka that this region's Kafka does not hold yet; 0 when caught up",
+            replication_lag_seconds.clone(),
+        );
         let decider_reserve = Family::<EventLabel, Gauge>::default();
         registry.register(
             "booking_decider_reserve",
@@ -224,6 +231,7 @@ impl Default for Metrics {
             projection_trusted,
             decider_owner,
             queue_keeper_owner,
+            replication_lag_seconds,
             projection_lag,
             projection_repairs,
             log_invariants_hold,

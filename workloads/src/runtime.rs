@@ -59,6 +59,10 @@ pub struct RunOptions {
     /// The writers' DR pairing: the keeper and the decider write only
     /// while their region owns the sale. `None`: one region, always.
     pub ownership: Option<crate::ownership::OwnershipSettings>,
+    /// In the DR region: the primary's Kafka bootstrap, read to report how
+    /// far this region's replicated topics trail it
+    /// (`twinkle_replication_lag_seconds`). Real backends only.
+    pub replicate_from: Option<String>,
 }
 
 /// A started process; `shutdown` drains it.
@@ -226,6 +230,26 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
             ownership,
         };
         tasks.push(tokio::spawn(decider.run(log, stopped(&stop_rx))));
+    }
+
+    if let (Some(source), Backends::Real { kafka, .. }, Some(event)) =
+        (&opts.replicate_from, &opts.backends, opts.events.first())
+    {
+        let topics = match &opts.topic_prefix {
+            Some(prefix) => Topics::with_prefix(prefix),
+            None => Topics::for_event(&event.id),
+        };
+        let gauge = metrics
+            .replication_lag_seconds
+            .get_or_create(&Metrics::label(&event.id))
+            .clone();
+        tasks.push(tokio::spawn(crate::replication::report_lag(
+            source.clone(),
+            kafka.clone(),
+            topics,
+            gauge,
+            stopped(&stop_rx),
+        )));
     }
 
     let state = AppState::new(

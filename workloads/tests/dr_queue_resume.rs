@@ -52,6 +52,7 @@ async fn queue_api(event: &EventConfig, kafka: &str, redis: &str) -> (Running, S
         group: unique("api"),
         topic_prefix: None,
         ownership: None,
+        replicate_from: None,
     })
     .await
     .unwrap();

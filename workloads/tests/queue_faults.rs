@@ -229,6 +229,7 @@ async fn places_and_admissions_survive_flushall_and_a_killed_keeper() {
         group: group.clone(),
         topic_prefix: None,
         ownership: None,
+        replicate_from: None,
     })
     .await
     .unwrap();

@@ -63,6 +63,7 @@ async fn admission_is_single_and_survives_the_leader_dying() {
         group: support::group(&id),
         topic_prefix: None,
         ownership: None,
+        replicate_from: None,
     })
     .await
     .unwrap();

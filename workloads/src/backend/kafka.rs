@@ -292,7 +292,7 @@ fn read_to_end<R: Record>(
 
 /// A replay reader's client context: partition EOF is how a replay ends,
 /// not an error worth a log line (librdkafka reports it as one).
-struct ReplayContext;
+pub(super) struct ReplayContext;
 
 impl rdkafka::ClientContext for ReplayContext {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {

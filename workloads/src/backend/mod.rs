@@ -4,6 +4,7 @@
 
 pub mod kafka;
 pub mod kafka_fenced;
+pub mod kafka_lag;
 pub mod memory;
 mod memory_booking;
 pub mod memory_fenced;

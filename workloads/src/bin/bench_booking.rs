@@ -266,6 +266,7 @@ async fn main() -> anyhow::Result<()> {
         group: format!("bench-{}", std::process::id()),
         topic_prefix: None,
         ownership: None,
+        replicate_from: None,
     })
     .await?;
     let base = format!("http://{}", running.addr);

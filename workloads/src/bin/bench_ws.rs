@@ -154,6 +154,7 @@ async fn serve_twinkle() -> anyhow::Result<(SocketAddr, Box<dyn FnOnce() -> Stop
         group: format!("bench-ws-{}", std::process::id()),
         topic_prefix: None,
         ownership: None,
+        replicate_from: None,
     })
     .await?;
     let addr = running.addr;

@@ -80,6 +80,7 @@ pub async fn start(kind: Kind, event: EventConfig, web: WebConfig) -> Running {
         group: group(&id),
         topic_prefix: None,
         ownership: None,
+        replicate_from: None,
     })
     .await
     .unwrap();

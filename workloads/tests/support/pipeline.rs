@@ -96,6 +96,7 @@ impl Pipeline {
             group: group.clone(),
             topic_prefix: None,
             ownership: None,
+            replicate_from: None,
         })
         .await
         .unwrap();
