@@ -26,7 +26,6 @@ use twinkle_workloads::{
         redis_store::RedisStore,
     },
     ports::{JournalRecord, Log, QueueStore},
-    runtime::{self, Backends, RunOptions, Running},
 };
 
 /// Numbered in Seoul before the kill, then a burst entering just before
@@ -34,31 +33,6 @@ use twinkle_workloads::{
 const SEOUL_CUSTOMERS: usize = 300;
 const BURST: usize = 100;
 const SINGAPORE_CUSTOMERS: usize = 100;
-
-/// A region's queue API (stateless: in this process).
-async fn queue_api(event: &EventConfig, kafka: &str, redis: &str) -> (Running, String) {
-    let api = runtime::start(RunOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        events: vec![event.clone()],
-        backends: Backends::Real {
-            kafka: kafka.to_owned(),
-            redis: redis.to_owned(),
-        },
-        token_secret: support::SECRET.to_vec(),
-        web: support::open_web(),
-        keeper: false,
-        decider: false,
-        holder: unique("api"),
-        group: unique("api"),
-        topic_prefix: None,
-        ownership: None,
-        replicate_from: None,
-    })
-    .await
-    .unwrap();
-    let base = format!("http://{}", api.addr);
-    (api, base)
-}
 
 /// The journal as one cluster holds it; `None` while unreadable.
 async fn journal(log: &KafkaLog<JournalRecord>) -> Option<Vec<JournalRecord>> {
@@ -68,6 +42,36 @@ async fn journal(log: &KafkaLog<JournalRecord>) -> Option<Vec<JournalRecord>> {
 /// Places replayed from a journal that one region wrote alone.
 fn places(records: &[JournalRecord]) -> Places {
     Places::replay(records.iter().map(|r| &r.step)).unwrap()
+}
+
+/// Enters `n` more customers at `base` and waits until the region's keeper
+/// has numbered all of `customers`; returns their queue ids.
+async fn enter_numbered(
+    base: &str,
+    store: &RedisStore,
+    event: &EventConfig,
+    n: usize,
+    customers: &mut Vec<(String, String)>,
+) -> Vec<QueueId> {
+    for _ in 0..n {
+        customers.push(support::enter(base, event.id.as_str()).await);
+    }
+    let ids: Vec<QueueId> = customers
+        .iter()
+        .map(|(id, _)| id.parse().unwrap())
+        .collect();
+    support::dr::wait_for(
+        "every customer numbered",
+        Duration::from_secs(60),
+        async || all_numbered(store, event, &ids).await,
+    )
+    .await;
+    ids
+}
+
+/// Whether every one of `ids` has a number in `store`'s projection.
+async fn all_numbered(store: &RedisStore, event: &EventConfig, ids: &[QueueId]) -> bool {
+    numbers(store, event, ids).await.iter().all(Option::is_some)
 }
 
 async fn numbers(store: &RedisStore, event: &EventConfig, ids: &[QueueId]) -> Vec<Option<u64>> {
@@ -105,17 +109,10 @@ async fn heartbeat(base: &str, event: &str, token: &str) -> u16 {
         .as_u16()
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !done().await {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn customers_keep_their_place_and_admission_in_singapore() {
     let stack = Stack::require();
+    let _restore = support::dr::RestoreOnPanic(stack.ctl.clone());
     let zone = create_zone(&stack, "queue-resume").await;
     let mut event = support::event(10, 10_000);
     // MirrorMaker replicates the topics of `dr-*` events.
@@ -162,30 +159,21 @@ async fn customers_keep_their_place_and_admission_in_singapore() {
     let sg_store = RedisStore::connect(&sg_redis).await.unwrap();
 
     // 1. Customers enter in Seoul and are numbered there; admission runs.
-    let (seoul_api, seoul_base) = queue_api(&event, &stack.kafka_bootstrap, &seoul_redis).await;
+    let (seoul_api, seoul_base) =
+        support::dr::region_api(&event, &stack.kafka_bootstrap, &seoul_redis, None).await;
     let mut customers = Vec::new();
-    for _ in 0..SEOUL_CUSTOMERS {
-        customers.push(support::enter(&seoul_base, &name).await);
-    }
-    let ids: Vec<QueueId> = customers
-        .iter()
-        .map(|(id, _)| id.parse().unwrap())
-        .collect();
-    wait_for(
-        "Seoul numbered every customer",
-        Duration::from_secs(60),
-        async || {
-            numbers(&seoul_store, &event, &ids)
-                .await
-                .iter()
-                .all(Option::is_some)
-        },
+    enter_numbered(
+        &seoul_base,
+        &seoul_store,
+        &event,
+        SEOUL_CUSTOMERS,
+        &mut customers,
     )
     .await;
     // The first in line are admitted (10 per second: the rest wait) and
     // fetch their admission token from Seoul.
     let mut tokens = Vec::new();
-    wait_for(
+    support::dr::wait_for(
         "Seoul admitted some customers",
         Duration::from_secs(60),
         async || {
@@ -213,7 +201,7 @@ async fn customers_keep_their_place_and_admission_in_singapore() {
     //    dies: its keeper and its broker are killed with SIGKILL while
     //    admission is moving and the burst is being numbered. Nothing of
     //    the burst crosses, nor the admissions meanwhile.
-    wait_for(
+    support::dr::wait_for(
         "the first customers' numbers crossed",
         Duration::from_secs(60),
         async || {
@@ -224,33 +212,17 @@ async fn customers_keep_their_place_and_admission_in_singapore() {
     )
     .await;
     stack.ctl("pause", "mirror").await.unwrap();
-    for _ in 0..BURST {
-        customers.push(support::enter(&seoul_base, &name).await);
-    }
-    let ids: Vec<QueueId> = customers
-        .iter()
-        .map(|(id, _)| id.parse().unwrap())
-        .collect();
-    wait_for(
-        "Seoul numbered the burst",
-        Duration::from_secs(30),
-        async || {
-            numbers(&seoul_store, &event, &ids)
-                .await
-                .iter()
-                .all(Option::is_some)
-        },
-    )
-    .await;
+    let ids = enter_numbered(&seoul_base, &seoul_store, &event, BURST, &mut customers).await;
     seoul_keeper.start_kill().unwrap();
     stack.ctl("kill9", "kafka").await.unwrap();
     seoul_keeper.wait().await.unwrap();
     let killed = tokio::time::Instant::now();
-    stack.ctl("resume", "mirror").await.unwrap();
     // Its producer has nowhere to flush to: don't wait for it.
     let _ = tokio::time::timeout(Duration::from_secs(5), seoul_api.shutdown()).await;
-    // MirrorMaker can copy nothing more (Seoul is down): this is what
-    // crossed.
+    // Still frozen, MirrorMaker may hold a fetch Seoul answered before it
+    // died: what it copies now would cross after this read. It is thawed
+    // once Singapore has written, so that lands after Singapore's steps,
+    // as a late tail does. This is what crossed.
     let crossed_steps = journal(&sg_journal).await.unwrap();
     let crossed = places(&crossed_steps);
     // What Seoul showed its customers (its Redis outlives the kill here).
@@ -276,9 +248,21 @@ async fn customers_keep_their_place_and_admission_in_singapore() {
     // 3. Weights and ownership move to Singapore.
     let outcome = support::dr::fail_over(&stack, &zone).await;
     assert_eq!(outcome.ownership.region, twinkle_dr::Region::Dr);
+    support::dr::wait_for(
+        "Singapore's keeper writes (admission goes on)",
+        Duration::from_secs(60),
+        async || {
+            journal(&sg_journal)
+                .await
+                .is_some_and(|j| j.iter().any(|r| r.epoch > 0))
+        },
+    )
+    .await;
+    stack.ctl("resume", "mirror").await.unwrap();
 
     // 4. The same customers come back in Singapore with Seoul's tickets.
-    let (sg_api, sg_base) = queue_api(&event, &stack.kafka_dr_bootstrap, &sg_redis).await;
+    let (sg_api, sg_base) =
+        support::dr::region_api(&event, &stack.kafka_dr_bootstrap, &sg_redis, None).await;
     for (_, ticket) in &customers {
         reenter(&sg_base, &name, ticket).await;
     }
@@ -290,7 +274,7 @@ async fn customers_keep_their_place_and_admission_in_singapore() {
         .iter()
         .map(|(id, _)| id.parse().unwrap())
         .collect();
-    wait_for(
+    support::dr::wait_for(
         "Singapore numbered every customer",
         Duration::from_secs(90),
         async || {
@@ -387,7 +371,7 @@ async fn customers_keep_their_place_and_admission_in_singapore() {
     //    stays as customers were told in Singapore.
     stack.ctl("start", "kafka").await.unwrap();
     let mut seoul_wrote = None;
-    wait_for(
+    support::dr::wait_for(
         "Seoul's journal readable again",
         Duration::from_secs(60),
         async || {
@@ -400,7 +384,7 @@ async fn customers_keep_their_place_and_admission_in_singapore() {
     let late = seoul_steps - crossed_steps.len();
     eprintln!("{late} of Seoul's {seoul_steps} journal steps had not crossed at the kill");
     assert!(late > 0, "the burst's steps cross late, after Singapore's");
-    wait_for(
+    support::dr::wait_for(
         "Seoul's whole journal crossed",
         Duration::from_secs(60),
         async || {
@@ -419,7 +403,7 @@ async fn customers_keep_their_place_and_admission_in_singapore() {
     sg_keeper.start_kill().unwrap();
     sg_keeper.wait().await.unwrap();
     let mut sg_keeper = keeper("dr", &stack.kafka_dr_bootstrap, &sg_redis);
-    wait_for(
+    support::dr::wait_for(
         "Singapore's projection restored from the merged journal",
         Duration::from_secs(60),
         async || {

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use twinkle_domain::{Decision, EventConfig};
+use twinkle_domain::Decision;
 use twinkle_e2e::route53::create_zone;
 use twinkle_e2e::stack::{Stack, unique};
 use twinkle_workloads::{
@@ -28,32 +28,15 @@ use twinkle_workloads::{
 const CAPACITY: u32 = 150;
 const RESERVE: u32 = 20;
 
-fn request(event: &EventConfig, i: usize) -> BookingRequest {
-    BookingRequest {
-        event: event.id.clone(),
-        request_id: format!("r{i}").parse().unwrap(),
-        queue_id: format!("c{i}").parse().unwrap(),
-        slot: event.slots[0].id.clone(),
-        requested_at: Timestamp::now(),
-    }
-}
-
 /// Every decision in one cluster's outcomes log, first per request.
 async fn decisions(log: &KafkaLog<BookingOutcome>) -> Vec<BookingOutcome> {
     log.replay(&|_, _| {}).await.unwrap()
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !done().await {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn singapore_resumes_from_the_replicated_log_with_its_reserve() {
     let stack = Stack::require();
+    let _restore = support::dr::RestoreOnPanic(stack.ctl.clone());
     let zone = create_zone(&stack, "resume").await;
 
     let mut event = support::event(100, 100);
@@ -112,16 +95,19 @@ async fn singapore_resumes_from_the_replicated_log_with_its_reserve() {
 
     // 1. Seoul sells 60 seats; they replicate.
     for i in 0..60 {
-        seoul_requests.append(&request(&event, i)).await.unwrap();
+        seoul_requests
+            .append(&support::dr::request(&event, i))
+            .await
+            .unwrap();
     }
-    wait_for(
+    support::dr::wait_for(
         "Seoul decided its first 60",
         Duration::from_secs(60),
         async || decisions(&seoul_outcomes).await.len() >= 60,
     )
     .await;
     let replicated_from = tokio::time::Instant::now();
-    wait_for(
+    support::dr::wait_for(
         "Seoul's outcomes replicated",
         Duration::from_secs(60),
         async || decisions(&sg_outcomes).await.len() >= 60,
@@ -140,7 +126,10 @@ async fn singapore_resumes_from_the_replicated_log_with_its_reserve() {
     //    killed with SIGKILL. What Seoul confirmed but MirrorMaker had not
     //    copied yet is at risk.
     for i in 60..90 {
-        seoul_requests.append(&request(&event, i)).await.unwrap();
+        seoul_requests
+            .append(&support::dr::request(&event, i))
+            .await
+            .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     seoul.start_kill().unwrap();
@@ -155,9 +144,12 @@ async fn singapore_resumes_from_the_replicated_log_with_its_reserve() {
 
     // 4. Customers retry in Singapore (same request ids) and new ones come.
     for i in 50..260 {
-        sg_requests.append(&request(&event, i)).await.unwrap();
+        sg_requests
+            .append(&support::dr::request(&event, i))
+            .await
+            .unwrap();
     }
-    wait_for(
+    support::dr::wait_for(
         "Singapore decided every request",
         Duration::from_secs(90),
         async || {

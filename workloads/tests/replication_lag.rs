@@ -11,7 +11,6 @@ mod support;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use twinkle_domain::EventConfig;
 use twinkle_e2e::stack::{Stack, unique};
 use twinkle_workloads::{
     backend::{
@@ -19,18 +18,7 @@ use twinkle_workloads::{
         kafka_lag::LagProbe,
     },
     ports::{BookingRequest, Log},
-    runtime::{self, Backends, RunOptions},
 };
-
-fn request(event: &EventConfig, i: usize) -> BookingRequest {
-    BookingRequest {
-        event: event.id.clone(),
-        request_id: format!("r{i}").parse().unwrap(),
-        queue_id: format!("c{i}").parse().unwrap(),
-        slot: event.slots[0].id.clone(),
-        requested_at: Timestamp::now(),
-    }
-}
 
 async fn lag(probe: &std::sync::Arc<LagProbe>) -> Duration {
     let probe = probe.clone();
@@ -65,6 +53,7 @@ fn gauge(metrics: &str, event: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_lag_is_the_age_of_what_has_not_crossed() {
     let stack = Stack::require();
+    let _restore = support::dr::RestoreOnPanic(stack.ctl.clone());
     let mut event = support::event(10, 10);
     // MirrorMaker replicates the topics of `dr-*` events.
     event.id = unique("dr").parse().unwrap();
@@ -90,7 +79,10 @@ async fn the_lag_is_the_age_of_what_has_not_crossed() {
     assert_eq!(lag(&probe).await, Duration::ZERO);
 
     for i in 0..3 {
-        seoul.append(&request(&event, i)).await.unwrap();
+        seoul
+            .append(&support::dr::request(&event, i))
+            .await
+            .unwrap();
     }
     let first = lag_reaches_zero(&probe, Duration::from_secs(60)).await;
     eprintln!(
@@ -99,31 +91,21 @@ async fn the_lag_is_the_age_of_what_has_not_crossed() {
     );
 
     // The DR region's process reports the same number.
-    let api = runtime::start(RunOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        events: vec![event.clone()],
-        backends: Backends::Real {
-            kafka: stack.kafka_dr_bootstrap.clone(),
-            redis: format!("{}/9", stack.redis_url),
-        },
-        token_secret: support::SECRET.to_vec(),
-        web: support::open_web(),
-        keeper: false,
-        decider: false,
-        holder: unique("api"),
-        group: unique("api"),
-        topic_prefix: None,
-        ownership: None,
-        replicate_from: Some(stack.kafka_bootstrap.clone()),
-    })
-    .await
-    .unwrap();
-    let base = format!("http://{}", api.addr);
+    let (api, base) = support::dr::region_api(
+        &event,
+        &stack.kafka_dr_bootstrap,
+        &format!("{}/9", stack.redis_url),
+        Some(stack.kafka_bootstrap.clone()),
+    )
+    .await;
 
     // MirrorMaker frozen: a record waits in Seoul, and the lag is its age.
     stack.ctl("pause", "mirror").await.unwrap();
     let written = Instant::now();
-    seoul.append(&request(&event, 3)).await.unwrap();
+    seoul
+        .append(&support::dr::request(&event, 3))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let measured = lag(&probe).await;
     let age = written.elapsed();

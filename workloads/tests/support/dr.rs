@@ -1,7 +1,18 @@
 //! The operator's side of a DR drill: `dr failover` through the watchdog
 //! library, which writes the weights and the ownership record in one batch.
 
-use twinkle_e2e::{route53::Zone, stack::Stack};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use twinkle_domain::EventConfig;
+use twinkle_e2e::{
+    route53::Zone,
+    stack::{Stack, unique},
+};
+use twinkle_workloads::{
+    ports::BookingRequest,
+    runtime::{self, Backends, RunOptions, Running},
+};
 
 /// The `dr.yaml` of the operator's `dr failover`: the zone, and targets
 /// nobody probes (a failover command needs no health).
@@ -76,5 +87,73 @@ impl Pair<'_> {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .spawn()
             .unwrap()
+    }
+}
+
+/// A region's queue and booking API (stateless: in the test's process) on
+/// that region's Kafka and Redis; `replicate_from`: the primary's Kafka,
+/// to report the replication lag.
+pub async fn region_api(
+    event: &EventConfig,
+    kafka: &str,
+    redis: &str,
+    replicate_from: Option<String>,
+) -> (Running, String) {
+    let api = runtime::start(RunOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        events: vec![event.clone()],
+        backends: Backends::Real {
+            kafka: kafka.to_owned(),
+            redis: redis.to_owned(),
+        },
+        token_secret: super::SECRET.to_vec(),
+        web: super::open_web(),
+        keeper: false,
+        decider: false,
+        holder: unique("api"),
+        group: unique("api"),
+        topic_prefix: None,
+        ownership: None,
+        replicate_from,
+    })
+    .await
+    .unwrap();
+    let base = format!("http://{}", api.addr);
+    (api, base)
+}
+
+/// Request `i` of customer `i` for the event's first slot.
+pub fn request(event: &EventConfig, i: usize) -> BookingRequest {
+    BookingRequest {
+        event: event.id.clone(),
+        request_id: format!("r{i}").parse().unwrap(),
+        queue_id: format!("c{i}").parse().unwrap(),
+        slot: event.slots[0].id.clone(),
+        requested_at: Timestamp::now(),
+    }
+}
+
+/// Polls `done` every 200 ms; fails with `what` after `timeout`.
+pub async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Brings the shared servers a drill stops back if it fails midway (the
+/// rest of the suite needs Seoul's broker and a running MirrorMaker).
+pub struct RestoreOnPanic(pub std::path::PathBuf);
+
+impl Drop for RestoreOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for (action, server) in [("resume", "mirror"), ("start", "kafka")] {
+                let _ = std::process::Command::new(&self.0)
+                    .args([action, server])
+                    .status();
+            }
+        }
     }
 }
